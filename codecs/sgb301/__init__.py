@@ -1,0 +1,62 @@
+"""``sgb301``: a pure, I/O-free codec for §301 SGB V EDIFACT (GKV and DGUV "301-UV").
+
+Tokenize interchanges zero-copy, validate them in Prüfstufen 1–3, decode the segments
+the rules read, and build the FEHL/KOUB replies of a data acceptance point.
+
+>>> from sgb301 import Validator
+>>> Validator().validate(b"").file_errors[0].code
+'1SW01'
+"""
+
+from .catalogue import CATALOGUE, CodeInfo, text_for
+from .delimiters import DEFAULT, Delimiters
+from .errors import EdifactSyntaxError, LayoutError, ReplyError, Sgb301Error
+from .ik import ik_check_digit, ik_valid, lanr_valid
+from .message_types import MESSAGE_TYPES, MessageType
+from .model import (
+    ACCEPTED,
+    REJECTED,
+    Interchange,
+    InterchangeReport,
+    MessageSpan,
+    MessageVerdict,
+    Violation,
+)
+from .rules import MODES, TEST_MARKER, UV_TEST_IK
+from .tokenizer import Token, scan, split_elements, tokenize, unescape
+from .validator import ValidationOptions, Validator, validate
+
+__all__ = [
+    "ACCEPTED",
+    "CATALOGUE",
+    "DEFAULT",
+    "MESSAGE_TYPES",
+    "MODES",
+    "REJECTED",
+    "TEST_MARKER",
+    "UV_TEST_IK",
+    "CodeInfo",
+    "Delimiters",
+    "EdifactSyntaxError",
+    "Interchange",
+    "InterchangeReport",
+    "LayoutError",
+    "MessageSpan",
+    "MessageType",
+    "MessageVerdict",
+    "ReplyError",
+    "Sgb301Error",
+    "Token",
+    "ValidationOptions",
+    "Validator",
+    "Violation",
+    "ik_check_digit",
+    "ik_valid",
+    "lanr_valid",
+    "scan",
+    "split_elements",
+    "text_for",
+    "tokenize",
+    "unescape",
+    "validate",
+]

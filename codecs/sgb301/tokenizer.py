@@ -1,0 +1,367 @@
+"""Find segments and messages in an interchange, without copying or decoding them.
+
+``scan`` walks the buffer once and returns the envelope and the byte spans of every
+message; problems of the file structure (Prüfstufe 1) are recorded, never raised.
+``tokenize`` is the strict, lazy view for callers that want segments one by one and an
+exception on bad input. ``split_elements`` and ``unescape`` decode one segment on demand.
+
+Segment boundaries come from ``bytes.find`` when the buffer has no release character
+(the common case, all in C); otherwise from one compiled, release-aware expression.
+
+>>> ic = scan(b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'UNZ+0+00001'")
+>>> ic.sender_ik, len(ic.messages)
+('260510223', 0)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import lru_cache
+
+import msgspec
+
+from .catalogue import text_for
+from .delimiters import DEFAULT, Delimiters, una_problems
+from .errors import EdifactSyntaxError
+from .model import Interchange, MessageSpan, Violation
+
+__all__ = ["Token", "scan", "split_elements", "tokenize", "unescape"]
+
+_CR, _LF = 13, 10
+_U, _N = ord("U"), ord("N")
+
+# Graphic ISO 8859-1 characters plus CR/LF (line breaks between segments are tolerated;
+# inside a segment the element formats reject them).
+_ALLOWED = bytes(range(0x20, 0x7F)) + bytes(range(0xA0, 0x100)) + b"\r\n"
+_NOT_ALLOWED = re.compile(b"[^" + re.escape(_ALLOWED).replace(b"\n", b"\\n") + b"]")
+
+
+class Token(msgspec.Struct, frozen=True):
+    """One segment: its tag, byte span (terminator excluded) and 1-based number."""
+
+    tag: str
+    start: int
+    end: int
+    number: int
+
+
+@lru_cache(maxsize=32)
+def _segment_re(d: Delimiters) -> re.Pattern[bytes]:
+    """Release-aware 'rest of segment up to and including the terminator'."""
+    t, r = re.escape(d.terminator), re.escape(d.release)
+    return re.compile(b"[^" + t + r + b"]*(?:" + r + b"[\\s\\S][^" + t + r + b"]*)*" + t)
+
+
+def _problem(code: str, offset: int, segment: str = "", number: int = 0, element: int = 0) -> (
+    Violation
+):
+    return Violation(code, int(code[0]), segment, number, element, text_for(code), offset=offset)
+
+
+def _as_bytes(buf: bytes | bytearray | memoryview) -> bytes:
+    return buf if isinstance(buf, bytes) else bytes(buf)
+
+
+def unescape(raw: bytes, d: Delimiters = DEFAULT) -> bytes:
+    """Remove release characters: ``b"D?'Angelo"`` → ``b"D'Angelo"``."""
+    r = d.release
+    if r not in raw:
+        return raw
+    out = bytearray()
+    i, n = 0, len(raw)
+    while i < n:
+        c = raw[i : i + 1]
+        if c == r and i + 1 < n:
+            out += raw[i + 1 : i + 2]
+            i += 2
+        else:
+            out += c
+            i += 1
+    return bytes(out)
+
+
+def split_elements(
+    buf: bytes, start: int, end: int, d: Delimiters = DEFAULT
+) -> list[list[bytes]]:
+    """Split the segment ``buf[start:end]`` (terminator excluded) into elements and
+    components, still escaped. Element 0 is the tag.
+
+    >>> split_elements(b"EAD+S22.05:L+X?+Y", 0, 17)
+    [[b'EAD'], [b'S22.05', b'L'], [b'X?+Y']]
+    """
+    seg = buf[start:end]
+    if d.release not in seg:
+        return [e.split(d.component) for e in seg.split(d.element)]
+    elements: list[list[bytes]] = []
+    comps: list[bytes] = []
+    cur = bytearray()
+    i, n = 0, len(seg)
+    rel, el, co = d.release[0], d.element[0], d.component[0]
+    while i < n:
+        c = seg[i]
+        if c == rel and i + 1 < n:
+            cur += seg[i : i + 2]
+            i += 2
+            continue
+        if c == el:
+            comps.append(bytes(cur))
+            elements.append(comps)
+            comps, cur = [], bytearray()
+        elif c == co:
+            comps.append(bytes(cur))
+            cur = bytearray()
+        else:
+            cur.append(c)
+        i += 1
+    comps.append(bytes(cur))
+    elements.append(comps)
+    return elements
+
+
+def _read_una(buf: bytes, problems: list[Violation]) -> tuple[Delimiters, int]:
+    """Delimiters and the offset where UNB should start."""
+    if not buf.startswith(b"UNA"):
+        return DEFAULT, 0
+    end = 9
+    while end < len(buf) and buf[end] not in (_CR, _LF) and not buf.startswith(b"UNB", end):
+        end += 1
+    delims, found = una_problems(buf[:end])
+    for code, off in found:
+        problems.append(_problem(code, off, "UNA"))
+    return (delims or DEFAULT), end
+
+
+def _skip_breaks(buf: bytes, pos: int, n: int) -> int:
+    while pos < n and buf[pos] in (_CR, _LF):
+        pos += 1
+    return pos
+
+
+def _unb_fields(
+    buf: bytes, start: int, end: int, d: Delimiters, problems: list[Violation]
+) -> dict[str, str]:
+    els = split_elements(buf, start, end, d)
+
+    def get(i: int, c: int = 0) -> str:
+        if i < len(els) and c < len(els[i]):
+            return unescape(els[i][c], d).decode("latin-1")
+        return ""
+
+    f = {
+        "syntax": get(1) + (":" + get(1, 1) if len(els) > 1 and len(els[1]) > 1 else ""),
+        "sender_ik": get(2),
+        "receiver_ik": get(3),
+        "prepared": get(4) + (":" + get(4, 1) if len(els) > 4 and len(els[4]) > 1 else ""),
+        "reference": get(5),
+        "password": get(6),
+        "application_reference": get(7),
+        "test_indicator": get(11),
+    }
+
+    def bad(code: str, element: int) -> None:
+        problems.append(_problem(code, start, "UNB", 0, element))
+
+    if len(els) > 12:
+        bad("1SW27", 12)
+    if f["syntax"] != "UNOC:3":
+        bad("1SW07", 1)
+    from .ik import ik_valid  # local: keeps the import graph of the tokenizer flat
+
+    if not ik_valid(f["sender_ik"]):
+        bad("1SW08", 2)
+    if not ik_valid(f["receiver_ik"]):
+        bad("1SW08", 3)
+    if not re.fullmatch(r"\d{6}:(?:[01]\d|2[0-3])[0-5]\d", f["prepared"]):
+        bad("1SW09", 4)
+    if not re.fullmatch(r"\d{5}", f["reference"]):
+        bad("1SW10", 5)
+    if f["password"]:
+        bad("1SW11", 6)
+    if not 8 <= len(f["application_reference"]) <= 11:
+        bad("1SW12", 7)
+    return f
+
+
+def scan(data: bytes | bytearray | memoryview) -> Interchange:
+    """Walk one interchange and return its envelope and message spans.
+
+    Never raises for bad input: stage-1 findings are in ``Interchange.problems``
+    (file level) and message spans are marked incomplete where UNT is missing.
+    """
+    buf = _as_bytes(data)
+    n = len(buf)
+    problems: list[Violation] = []
+    if not buf.strip(b" \r\n\t"):
+        return Interchange(problems=(_problem("1SW01", 0),))
+    if buf.translate(None, _ALLOWED):
+        m = _NOT_ALLOWED.search(buf)
+        problems.append(_problem("1SW17", m.start() if m else 0))
+    elif not buf.isascii():
+        try:
+            buf.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            problems.append(_problem("1SW25", 0))
+
+    d, pos = _read_una(buf, problems)
+    pos = _skip_breaks(buf, pos, n)
+    term = d.terminator
+    released = d.release in buf
+    seg_re = _segment_re(d)
+    find = buf.find
+
+    def seg_end(p: int) -> int:
+        if not released:
+            return find(term, p)
+        m = seg_re.match(buf, p)
+        return m.end() - 1 if m else -1
+
+    # ---- UNB ------------------------------------------------------------------------
+    if not buf.startswith(b"UNB", pos):
+        problems.append(_problem("10066", pos, "UNB"))
+        return Interchange(delimiters=d, problems=tuple(problems))
+    end = seg_end(pos)
+    if end < 0:
+        problems.append(_problem("1SW16", pos, "UNB"))
+        problems.append(_problem("1SW15", n, "UNZ"))
+        return Interchange(delimiters=d, problems=tuple(problems), has_unb=True)
+    unb = _unb_fields(buf, pos, end, d, problems)
+    pos = end + 1
+
+    # ---- messages -------------------------------------------------------------------
+    spans: list[MessageSpan] = []
+    msg_start = -1
+    msg_segments = 0
+    msg_released = False
+    unz: tuple[int, int] | None = None
+    after_unt = False  # a segment between messages is an error
+    rel_byte = d.release
+    seg_no = 1
+    while True:
+        pos = _skip_breaks(buf, pos, n)
+        if pos >= n:
+            break
+        end = seg_end(pos)
+        if end < 0:
+            problems.append(_problem("1SW16", pos))
+            break
+        seg_no += 1
+        is_service = buf[pos] == _U and buf[pos + 1 : pos + 2] == b"N" and end - pos >= 3
+        tag = buf[pos : pos + 3] if is_service else b""
+        if tag == b"UNH":
+            if msg_start >= 0:  # previous message never saw its UNT
+                spans.append(
+                    MessageSpan(len(spans) + 1, msg_start, pos, msg_segments, False, msg_released)
+                )
+            msg_start, msg_segments, msg_released = pos, 1, False
+            if released:
+                msg_released = rel_byte in buf[pos:end]
+        elif msg_start >= 0 and tag != b"UNZ":
+            msg_segments += 1
+            if released and not msg_released:
+                msg_released = rel_byte in buf[pos:end]
+            if tag == b"UNT":
+                spans.append(
+                    MessageSpan(len(spans) + 1, msg_start, end + 1, msg_segments, True,
+                                msg_released)
+                )
+                msg_start = -1
+                after_unt = True
+        elif tag == b"UNZ":
+            if msg_start >= 0:
+                spans.append(
+                    MessageSpan(len(spans) + 1, msg_start, pos, msg_segments, False, msg_released)
+                )
+                msg_start = -1
+            unz = (pos, end)
+            pos = _skip_breaks(buf, end + 1, n)
+            if pos < n:
+                problems.append(_problem("1SW24", pos))
+            break
+        elif tag == b"UNA":
+            problems.append(_problem("1SW06", pos, "UNA"))
+        else:
+            problems.append(_problem("1SW23" if after_unt else "1SW13", pos, "", seg_no))
+        pos = end + 1
+
+    if msg_start >= 0:
+        spans.append(MessageSpan(len(spans) + 1, msg_start, n, msg_segments, False, msg_released))
+    if not spans and unz is not None and not any(p.code == "1SW13" for p in problems):
+        problems.append(_problem("1SW13", unz[0], "UNH"))
+    if unz is None:
+        problems.append(_problem("1SW15", n, "UNZ"))
+    else:
+        els = split_elements(buf, unz[0], unz[1], d)
+        count = els[1][0] if len(els) > 1 else b""
+        ref = unescape(els[2][0], d).decode("latin-1") if len(els) > 2 else ""
+        if count != str(len(spans)).encode():
+            problems.append(_problem("1SW21", unz[0], "UNZ", 0, 1))
+        if ref != unb["reference"]:
+            problems.append(_problem("1SW22", unz[0], "UNZ", 0, 2))
+    return Interchange(
+        delimiters=d,
+        syntax=unb["syntax"],
+        sender_ik=unb["sender_ik"],
+        receiver_ik=unb["receiver_ik"],
+        prepared=unb["prepared"],
+        reference=unb["reference"],
+        application_reference=unb["application_reference"],
+        test_indicator=unb["test_indicator"],
+        messages=tuple(spans),
+        problems=tuple(problems),
+        has_unb=True,
+    )
+
+
+def iter_segments(buf: bytes, start: int, end: int, d: Delimiters = DEFAULT) -> Iterator[
+    tuple[int, int]
+]:
+    """Spans (start, end without terminator) of the segments in ``buf[start:end]``.
+
+    A trailing segment without terminator is yielded as ``(s, end)`` too; callers that
+    must not accept it compare with ``end``.
+    """
+    term = d.terminator
+    released = d.release in buf[start:end]
+    seg_re = _segment_re(d)
+    pos = start
+    while True:
+        pos = _skip_breaks(buf, pos, end)
+        if pos >= end:
+            return
+        if released:
+            m = seg_re.match(buf, pos, end)
+            stop = m.end() - 1 if m else -1
+        else:
+            stop = buf.find(term, pos, end)
+        if stop < 0:
+            yield pos, end
+            return
+        yield pos, stop
+        pos = stop + 1
+
+
+def tokenize(data: bytes | bytearray | memoryview) -> Iterator[Token]:
+    """Strict lazy tokenizer: every segment of the buffer, UNA excluded.
+
+    Raises :class:`EdifactSyntaxError` (with byte offset and segment number) for a bad
+    UNA or an unterminated segment.
+
+    >>> [t.tag for t in tokenize(b"UNB+UNOC:3'UNZ+0+1'")]
+    ['UNB', 'UNZ']
+    """
+    buf = _as_bytes(data)
+    problems: list[Violation] = []
+    d, pos = _read_una(buf, problems)
+    if problems:
+        raise EdifactSyntaxError(problems[0].text, offset=problems[0].offset)
+    number = 0
+    for s, e in iter_segments(buf, pos, len(buf), d):
+        number += 1
+        if e == len(buf) and not buf.endswith(d.terminator):
+            raise EdifactSyntaxError(text_for("1SW16"), offset=s, segment_number=number)
+        sep = len(buf[s:e].split(d.element, 1)[0].split(d.component, 1)[0])
+        tag = buf[s : s + sep].decode("latin-1")
+        yield Token(tag, s, e, number)

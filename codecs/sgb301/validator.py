@@ -1,0 +1,186 @@
+"""Staged validation of an interchange: Prüfstufe 1 (file), 2 (structure), 3 (content).
+
+>>> v = Validator()
+>>> report = v.validate(b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'")
+>>> [e.code for e in report.file_errors]
+['1SW15']
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+import msgspec
+
+from .catalogue import text_for
+from .checker import Fields, check_message
+from .fastpath import FastPath
+from .message_types import KH_TO_KT, KT_TO_KH, MESSAGE_TYPES
+from .model import (
+    ACCEPTED,
+    REJECTED,
+    Interchange,
+    InterchangeReport,
+    MessageSpan,
+    MessageVerdict,
+    Violation,
+)
+from .rules import MODES, TEST_MARKER, UV_TEST_IK, RuleSet, rule_set
+from .tokenizer import scan
+
+__all__ = ["ValidationOptions", "Validator", "validate"]
+
+
+class ValidationOptions(msgspec.Struct, frozen=True):
+    """How to validate.
+
+    ``mode``: ``uv`` (DGUV rules, default) or ``gkv``. ``test``: the sender declares UV
+    test operation (receiver IK 120591481 and marker TUVK0 become mandatory).
+    ``responsibility``: receiver IK → IK of the UV-Träger actually responsible (34U15).
+    ``now``: processing time for "creation later than processing" (None = not checked).
+    """
+
+    mode: str = "uv"
+    test: bool = False
+    responsibility: Mapping[str, str] = {}
+    now: dt.datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+
+
+def _v(code: str, tag: str, number: int, element: int, offset: int, **fmt: str) -> Violation:
+    return Violation(code, int(code[0]), tag, number, element, text_for(code, **fmt),
+                     offset=offset)
+
+
+class Validator:
+    """Validates interchanges; build once, call :meth:`validate` per buffer.
+
+    Holds the compiled fast-path patterns, so reuse one instance in hot loops.
+    """
+
+    def __init__(self, options: ValidationOptions | None = None) -> None:
+        self.options = options or ValidationOptions()
+        self.rules: RuleSet = rule_set(self.options.mode)
+        self._fast = FastPath(self.rules)
+
+    def validate(self, data: bytes | bytearray | memoryview) -> InterchangeReport:
+        """Validate one interchange. Never raises for bad input."""
+        buf = data if isinstance(data, bytes) else bytes(data)
+        ic = scan(buf)
+        file_errors = list(ic.problems)
+        if self.options.now is not None and ic.prepared and not any(
+            e.code == "1SW09" for e in file_errors
+        ):
+            created = dt.datetime.strptime(ic.prepared, "%y%m%d:%H%M")
+            if created > self.options.now.replace(tzinfo=None):
+                file_errors.append(_v("1SW26", "UNB", 0, 4, 0))
+        marker = ic.application_reference.startswith(TEST_MARKER)
+        test_ic = self.options.test or marker
+        if self.options.test and not marker and ic.has_unb:
+            file_errors.append(_v("3SW02", "UNB", 0, 7, 0))
+        verdicts = [self._message(buf, ic, span, test_ic, marker) for span in ic.messages]
+        if file_errors:
+            verdicts = [_reject_file(v) for v in verdicts]
+        return InterchangeReport(ic, tuple(file_errors), tuple(verdicts), test=test_ic)
+
+    def _message(
+        self, buf: bytes, ic: Interchange, span: MessageSpan, test_ic: bool, marker: bool
+    ) -> MessageVerdict:
+        d = ic.delimiters
+        if span.complete and not span.released:
+            hit = self._fast.match(buf, span, d)
+            if hit is not None:
+                errors = self._predicates(hit, hit.fkt_number, span.start, test_ic, marker)
+                if not errors:
+                    return _verdict(span, hit, (), test_ic or _addressed_to_test(hit))
+        errors, f = check_message(buf, span.start, span.end, d, self.rules)
+        errors = _stage1(span, f) + errors
+        errors += self._predicates(f, f.fkt_number, span.start, test_ic, marker)
+        return _verdict(span, f, tuple(errors), test_ic or _addressed_to_test(f))
+
+    def _predicates(
+        self, f: Fields, fkt_number: int, offset: int, test_ic: bool, marker: bool
+    ) -> list[Violation]:
+        """Rules that need Python: UV test operation and responsibility (34U15)."""
+        out: list[Violation] = []
+        if not self.rules.test_operation or not f.sender_ik:
+            return out
+        direction = MESSAGE_TYPES[f.type].direction if f.type in MESSAGE_TYPES else KH_TO_KT
+        addressed = _addressed_to_test(f)
+        if test_ic and not addressed:
+            element = 3 if direction == KT_TO_KH else 4
+            out.append(_v("3SW01", "FKT", fkt_number, element, offset))
+        if addressed and not marker and not self.options.test:
+            out.append(_v("3SW02", "UNB", 0, 7, 0))
+        if direction != KT_TO_KH:
+            responsible = self.options.responsibility.get(f.receiver_ik)
+            if responsible and responsible != f.receiver_ik:
+                out.append(_v("34U15", "FKT", fkt_number, 4, offset, ik=responsible))
+        return out
+
+
+def _addressed_to_test(f: Fields) -> bool:
+    """The message goes to or comes from the UV test IK (direction-aware)."""
+    direction = MESSAGE_TYPES[f.type].direction if f.type in MESSAGE_TYPES else KH_TO_KT
+    if direction == KH_TO_KT:
+        return f.receiver_ik == UV_TEST_IK
+    if direction == KT_TO_KH:
+        return f.sender_ik == UV_TEST_IK
+    return UV_TEST_IK in (f.sender_ik, f.receiver_ik)
+
+
+def _stage1(span: MessageSpan, f: Fields) -> list[Violation]:
+    out: list[Violation] = []
+    if not span.complete:
+        out.append(_v("1SW14", "UNT", span.segments + 1, 0, span.end))
+        return out
+    if f.unt_count != str(span.segments):
+        out.append(_v("1SW18", "UNT", span.segments, 1, span.end))
+    if f.unt_reference != f.reference:
+        out.append(_v("1SW19", "UNT", span.segments, 2, span.end))
+    if not (f.reference.isdigit() and int(f.reference) == span.index):
+        out.append(_v("1SW20", "UNH", 1, 1, span.start))
+    return out
+
+
+def _verdict(
+    span: MessageSpan, f: Fields, errors: tuple[Violation, ...], test: bool
+) -> MessageVerdict:
+    return MessageVerdict(
+        message=span.index,
+        type=f.type,
+        version=f.version,
+        reference=f.reference,
+        sender_ik=f.sender_ik,
+        receiver_ik=f.receiver_ik,
+        case=f.case,
+        verdict=REJECTED if errors else ACCEPTED,
+        errors=errors,
+        start=span.start,
+        end=span.end,
+        processing=f.processing,
+        sequence=f.sequence,
+        unfalltag=f.unfalltag,
+        test=test,
+    )
+
+
+_FILE_REJECTED = Violation("1SW00", 1, "UNB", 0, 0, text_for("1SW00"))
+
+
+def _reject_file(v: MessageVerdict) -> MessageVerdict:
+    return msgspec.structs.replace(v, verdict=REJECTED, errors=(*v.errors, _FILE_REJECTED))
+
+
+def validate(
+    data: bytes | bytearray | memoryview, options: ValidationOptions | None = None
+) -> InterchangeReport:
+    """Validate one interchange with a one-off :class:`Validator`.
+
+    For many buffers build a :class:`Validator` once instead.
+    """
+    return Validator(options).validate(data)
