@@ -7,7 +7,7 @@ decides "certainly clean" for the common case; anything else comes here.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 from .catalogue import text_for
 from .delimiters import Delimiters
@@ -56,12 +56,12 @@ def _v(code: str, tag: str, number: int, element: int, offset: int, component: i
                      component=component, offset=offset)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _matcher(fmt: Format, decimal: bytes) -> re.Pattern[str]:
     return re.compile(fmt_pattern(fmt, decimal))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _rule_re(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 

@@ -53,7 +53,7 @@ def _char_class(chars: set[int]) -> str:
     return "[" + "".join(parts) + "]"
 
 
-class _Unsupported(Exception):
+class _UnsupportedError(Exception):
     """This message type gets no fast pattern (the exact checker handles it)."""
 
 
@@ -76,8 +76,11 @@ class _Builder:
             and (r.types is None or self.mtype in r.types)
         ]
 
-    def field(self, tag: str, el: int, comp: int, f: Field, single: bool) -> tuple[str, bool]:
-        """Pattern of one component and whether it must be present."""
+    def field(
+        self, tag: str, el: int, comp: int, f: Field, single: bool
+    ) -> tuple[str, bool, bool]:
+        """Pattern of one component, whether it must be filled when its element is
+        present, and whether a rule demands it (which makes the element mandatory)."""
         fmt = resolve(f.fmt)
         p = fmt_pattern(fmt, self.d.decimal)
         if fmt.text:
@@ -88,31 +91,32 @@ class _Builder:
             + (f"(?!(?:{r.forbidden}){self.end})" if r.forbidden is not None else "")
             for r in rules
         )
-        required = f.mandatory or any(r.required for r in rules)
+        demanded = any(r.required for r in rules)
+        required = f.mandatory or demanded
         body = look + "(?:" + p + ")"
         name = _CAPTURE.get((tag, el)) if comp == 1 else None
         if f.fmt == "ik":
             if not single:
-                raise _Unsupported
+                raise _UnsupportedError
             name = name or f"ik{len(self.iks)}"
             self.iks.append(name)
         if name:
             if not single:
-                raise _Unsupported
+                raise _UnsupportedError
             body = f"(?P<{name}>{body})"
             self.captures[name] = name
-        return (body if required else f"(?:{body})?"), required
+        return (body if required else f"(?:{body})?"), required, demanded
 
     def element(self, tag: str, i: int, el: Element, single: bool) -> tuple[str, bool]:
         comps = [self.field(tag, i, j, c, single) for j, c in enumerate(el.components, 1)]
-        required = el.mandatory or any(req for _, req in comps)
-        body = _components([p for p, _ in comps], [r for _, r in comps], self.cs)
+        required = el.mandatory or any(demanded for _, _, demanded in comps)
+        body = _components([p for p, _, _ in comps], [r for _, r, _ in comps], self.cs)
         return (body if required else f"(?:{body})?"), required
 
     def segment(self, tag: str, single: bool) -> str:
         layout = SEGMENTS[tag]
         if layout.elements is None:
-            raise _Unsupported
+            raise _UnsupportedError
         parts = [self.element(tag, i, e, single) for i, e in enumerate(layout.elements, 1)]
         return re.escape(tag) + _elements([p for p, _ in parts], [r for _, r in parts], self.es)
 
@@ -129,7 +133,7 @@ class _Builder:
         ]
         for slot in structure_for(self.mtype)[1:-1]:
             if slot.tag == ANY:
-                raise _Unsupported
+                raise _UnsupportedError
             single = slot.max == 1
             seg = "(?:" + self.segment(slot.tag, single) + self.ts + "[\r\n]*)"
             out.append(seg if slot.min == slot.max == 1 else f"{seg}{{{slot.min},{slot.max}}}")
@@ -178,7 +182,7 @@ class FastPath:
                 try:
                     b = _Builder(name, d, self.rules)
                     entry = (b.message(), b.iks)
-                except _Unsupported:
+                except _UnsupportedError:
                     entry = None
             self._cache[key] = entry
         return self._cache[key]

@@ -12,7 +12,7 @@ its whole-message pattern; the exact path matches it against one value.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
+from functools import cache
 
 import msgspec
 
@@ -59,7 +59,7 @@ class Format(msgspec.Struct, frozen=True):
 _LEN = re.compile(r"(an|n)(\.\.)?(\d+)")
 
 
-@lru_cache(maxsize=None)
+@cache
 def resolve(name: str) -> Format:
     """Resolve a format name from the layout tables; unknown names raise LayoutError."""
     fixed = {

@@ -19,7 +19,8 @@ _DOUBLED_CROSS = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 def ik_check_digit(first8: str) -> int:
     """Check digit of an IK from its first eight digits (digits 3–8 weighted 2,1,2,1,2,1)."""
     d = [ord(c) - 48 for c in first8[2:8]]
-    return (_DOUBLED_CROSS[d[0]] + d[1] + _DOUBLED_CROSS[d[2]] + d[3] + _DOUBLED_CROSS[d[4]] + d[5]) % 10
+    total = _DOUBLED_CROSS[d[0]] + d[1] + _DOUBLED_CROSS[d[2]] + d[3] + _DOUBLED_CROSS[d[4]] + d[5]
+    return total % 10
 
 
 @lru_cache(maxsize=65536)

@@ -12,8 +12,6 @@ taken from Anlage 1": any content is accepted.
 
 from __future__ import annotations
 
-from typing import Union
-
 import msgspec
 
 from .errors import LayoutError
@@ -72,7 +70,7 @@ class Slot(msgspec.Struct, frozen=True):
 
 ANY = "*"
 
-_Spec = tuple[str, Union[str, list[tuple[str, str, bool]]], bool]
+_Spec = tuple[str, str | list[tuple[str, str, bool]], bool]
 
 
 def _seg(tag: str, name: str, confidence: str, specs: list[_Spec] | None) -> SegmentLayout:

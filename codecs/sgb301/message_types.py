@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import msgspec
 
-__all__ = ["KH_TO_KT", "KT_TO_KH", "MESSAGE_TYPES", "BOTH", "MessageType"]
+__all__ = ["BOTH", "KH_TO_KT", "KT_TO_KH", "MESSAGE_TYPES", "MessageType"]
 
 KH_TO_KT = "KH→KT"
 KT_TO_KH = "KT→KH"

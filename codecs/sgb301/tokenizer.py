@@ -24,6 +24,7 @@ import msgspec
 from .catalogue import text_for
 from .delimiters import DEFAULT, Delimiters, una_problems
 from .errors import EdifactSyntaxError
+from .ik import ik_valid
 from .model import Interchange, MessageSpan, Violation
 
 __all__ = ["Token", "scan", "split_elements", "tokenize", "unescape"]
@@ -166,8 +167,6 @@ def _unb_fields(
         bad("1SW27", 12)
     if f["syntax"] != "UNOC:3":
         bad("1SW07", 1)
-    from .ik import ik_valid  # local: keeps the import graph of the tokenizer flat
-
     if not ik_valid(f["sender_ik"]):
         bad("1SW08", 2)
     if not ik_valid(f["receiver_ik"]):
@@ -357,9 +356,7 @@ def tokenize(data: bytes | bytearray | memoryview) -> Iterator[Token]:
     d, pos = _read_una(buf, problems)
     if problems:
         raise EdifactSyntaxError(problems[0].text, offset=problems[0].offset)
-    number = 0
-    for s, e in iter_segments(buf, pos, len(buf), d):
-        number += 1
+    for number, (s, e) in enumerate(iter_segments(buf, pos, len(buf), d), start=1):
         if e == len(buf) and not buf.endswith(d.terminator):
             raise EdifactSyntaxError(text_for("1SW16"), offset=s, segment_number=number)
         sep = len(buf[s:e].split(d.element, 1)[0].split(d.component, 1)[0])
