@@ -93,7 +93,9 @@ class _Builder:
         )
         demanded = any(r.required for r in rules)
         required = f.mandatory or demanded
-        body = look + "(?:" + p + ")"
+        if not required and any(r.allowed == "" for r in rules):
+            return "", False, False  # must stay empty (e.g. 34U07)
+        body = look + (f"(?:{p})" if "|" in p else p)
         name = _CAPTURE.get((tag, el)) if comp == 1 else None
         if f.fmt == "ik":
             if not single:
@@ -105,13 +107,17 @@ class _Builder:
                 raise _UnsupportedError
             body = f"(?P<{name}>{body})"
             self.captures[name] = name
-        return (body if required else f"(?:{body})?"), required, demanded
+        return body, required, demanded
 
     def element(self, tag: str, i: int, el: Element, single: bool) -> tuple[str, bool]:
         comps = [self.field(tag, i, j, c, single) for j, c in enumerate(el.components, 1)]
         required = el.mandatory or any(demanded for _, _, demanded in comps)
-        body = _components([p for p, _, _ in comps], [r for _, r, _ in comps], self.cs)
-        return (body if required else f"(?:{body})?"), required
+        if len(comps) == 1:
+            body = comps[0][0]
+        else:
+            parts = [b if r or not b else f"(?:{b})?" for b, r, _ in comps]
+            body = _components(parts, [r for _, r, _ in comps], self.cs)
+        return (body if required or not body else f"(?:{body})?"), required
 
     def segment(self, tag: str, single: bool) -> str:
         layout = SEGMENTS[tag]
@@ -166,26 +172,46 @@ def _elements(parts: list[str], required: list[bool], sep: str) -> str:
     return "".join(sep + p for p in parts[: last + 1]) + _tail(parts[last + 1 :], sep)
 
 
+class _Compiled:
+    """A compiled message pattern and the group names to read after a match."""
+
+    __slots__ = ("attrs", "fullmatch", "groups", "ik_slots", "type")
+
+    def __init__(self, mtype: str, pattern: re.Pattern[bytes], iks: list[str]) -> None:
+        self.type = mtype
+        self.fullmatch = pattern.fullmatch
+        self.attrs = [a for a in _CAPTURE.values() if a in pattern.groupindex]
+        self.groups = ("reference", "version", "unt_count", *self.attrs,
+                       *(i for i in iks if i not in self.attrs))
+        self.ik_slots = [self.groups.index(i) for i in iks]
+
+
 class FastPath:
     """Compiled fast patterns for one rule set, built lazily per (type, delimiters)."""
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
-        self._cache: dict[tuple[bytes, Delimiters], tuple[re.Pattern[bytes], list[str]] | None] = {}
+        self._tables: dict[Delimiters, dict[bytes, _Compiled | None]] = {}
+        # Almost every buffer uses the default delimiters: remember the last table by
+        # identity, so the hot path never hashes a Delimiters struct.
+        self._last: tuple[Delimiters, dict[bytes, _Compiled | None]] | None = None
 
-    def _compiled(self, mtype: bytes, d: Delimiters) -> tuple[re.Pattern[bytes], list[str]] | None:
-        key = (mtype, d)
-        if key not in self._cache:
-            name = mtype.decode("latin-1")
-            entry = None
-            if name in MESSAGE_TYPES and name not in self.rules.excluded_types:
-                try:
-                    b = _Builder(name, d, self.rules)
-                    entry = (b.message(), b.iks)
-                except _UnsupportedError:
-                    entry = None
-            self._cache[key] = entry
-        return self._cache[key]
+    def _table(self, d: Delimiters) -> dict[bytes, _Compiled | None]:
+        table = self._tables.setdefault(d, {})
+        self._last = (d, table)
+        return table
+
+    def _compile(self, mtype: bytes, d: Delimiters) -> _Compiled | None:
+        name = mtype.decode("latin-1")
+        entry = None
+        if name in MESSAGE_TYPES and name not in self.rules.excluded_types:
+            try:
+                b = _Builder(name, d, self.rules)
+                entry = _Compiled(name, b.message(), b.iks)
+            except _UnsupportedError:
+                entry = None
+        self._tables.setdefault(d, {})[mtype] = entry
+        return entry
 
     def match(self, buf: bytes, span: MessageSpan, d: Delimiters) -> Fields | None:
         """Fields of a certainly-clean message (stage 1 to 3, minus Python predicates),
@@ -194,29 +220,25 @@ class FastPath:
         # UNH+nnnnn+TYPE: — the type sits at a fixed offset when the reference is n5.
         if buf[s + 9 : s + 10] != d.element or buf[s + 14 : s + 15] != d.component:
             return None
-        compiled = self._compiled(buf[s + 10 : s + 14], d)
-        if compiled is None:
+        last = self._last
+        table = last[1] if last is not None and last[0] is d else self._table(d)
+        mtype = buf[s + 10 : s + 14]
+        c = table[mtype] if mtype in table else self._compile(mtype, d)
+        if c is None:
             return None
-        pattern, iks = compiled
-        m = pattern.fullmatch(buf, s, span.end)
+        m = c.fullmatch(buf, s, span.end)
         if m is None:
             return None
-        g = m.groupdict()
-        for name in iks:
-            value = g[name]
-            if value is not None and not ik_valid(value.decode("latin-1")):
+        values = [v.decode("latin-1") if v is not None else "" for v in m.group(*c.groups)]
+        for i in c.ik_slots:
+            if values[i] and not ik_valid(values[i]):
                 return None
-        ref = g["reference"]
-        if int(g["unt_count"]) != span.segments or int(ref) != span.index:
+        reference, version, unt_count = values[0], values[1], values[2]
+        if int(unt_count) != span.segments or int(reference) != span.index:
             return None
         f = Fields()
-        f.type = buf[s + 10 : s + 14].decode("latin-1")
-        f.version = g["version"].decode("latin-1")
-        f.reference = f.unt_reference = ref.decode("latin-1")
-        f.unt_count = str(span.segments)
-        f.complete_unt = True
-        for attr in _CAPTURE.values():
-            value = g.get(attr)
-            if value:
-                setattr(f, attr, value.decode("latin-1"))
+        f.type, f.version, f.reference, f.unt_reference = c.type, version, reference, reference
+        f.unt_count, f.complete_unt = unt_count, True
+        for attr, value in zip(c.attrs, values[3:], strict=False):
+            setattr(f, attr, value)
         return f

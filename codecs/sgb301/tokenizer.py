@@ -182,32 +182,12 @@ def _unb_fields(
     return f
 
 
-def scan(data: bytes | bytearray | memoryview) -> Interchange:
-    """Walk one interchange and return its envelope and message spans.
-
-    Never raises for bad input: stage-1 findings are in ``Interchange.problems``
-    (file level) and message spans are marked incomplete where UNT is missing.
-    """
-    buf = _as_bytes(data)
+def _walk(
+    buf: bytes, pos: int, d: Delimiters, released: bool, problems: list[Violation]
+) -> tuple[list[MessageSpan], tuple[int, int] | None]:
+    """Segment-by-segment walk: handles release characters and every anomaly."""
     n = len(buf)
-    problems: list[Violation] = []
-    if not buf.strip(b" \r\n\t"):
-        return Interchange(problems=(_problem("1SW01", 0),))
-    if buf.translate(None, _ALLOWED):
-        m = _NOT_ALLOWED.search(buf)
-        problems.append(_problem("1SW17", m.start() if m else 0))
-    elif not buf.isascii():
-        try:
-            buf.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            problems.append(_problem("1SW25", 0))
-
-    d, pos = _read_una(buf, problems)
-    pos = _skip_breaks(buf, pos, n)
     term = d.terminator
-    released = d.release in buf
     seg_re = _segment_re(d)
     find = buf.find
 
@@ -217,19 +197,6 @@ def scan(data: bytes | bytearray | memoryview) -> Interchange:
         m = seg_re.match(buf, p)
         return m.end() - 1 if m else -1
 
-    # ---- UNB ------------------------------------------------------------------------
-    if not buf.startswith(b"UNB", pos):
-        problems.append(_problem("10066", pos, "UNB"))
-        return Interchange(delimiters=d, problems=tuple(problems))
-    end = seg_end(pos)
-    if end < 0:
-        problems.append(_problem("1SW16", pos, "UNB"))
-        problems.append(_problem("1SW15", n, "UNZ"))
-        return Interchange(delimiters=d, problems=tuple(problems), has_unb=True)
-    unb = _unb_fields(buf, pos, end, d, problems)
-    pos = end + 1
-
-    # ---- messages -------------------------------------------------------------------
     spans: list[MessageSpan] = []
     msg_start = -1
     msg_segments = 0
@@ -287,6 +254,99 @@ def scan(data: bytes | bytearray | memoryview) -> Interchange:
 
     if msg_start >= 0:
         spans.append(MessageSpan(len(spans) + 1, msg_start, n, msg_segments, False, msg_released))
+    return spans, unz
+
+
+@lru_cache(maxsize=32)
+def _service_re(d: Delimiters) -> re.Pattern[bytes]:
+    """The next UNH/UNT/UNZ segment start (valid only without release characters)."""
+    return re.compile(re.escape(d.terminator) + b"[\r\n]*(UN[HTZ])" + re.escape(d.element))
+
+
+def _jump(
+    buf: bytes, pos: int, d: Delimiters
+) -> tuple[list[MessageSpan], tuple[int, int] | None] | None:
+    """Message spans of a plain, well-formed interchange found with C-level searches
+    (segment counts by ``bytes.count``), or None at the first anomaly so that
+    :func:`_walk` reports it precisely. Requires a buffer without release characters.
+    """
+    n = len(buf)
+    term = d.terminator
+    unh, unz_tag = b"UNH" + d.element, b"UNZ" + d.element
+    search = _service_re(d).search
+    find, count, startswith = buf.find, buf.count, buf.startswith
+    spans: list[MessageSpan] = []
+    while pos < n:
+        if startswith(unh, pos):
+            m = search(buf, pos)
+            if m is None or m.group(1) != b"UNT":
+                return None
+            end = find(term, m.start(1))
+            if end < 0:
+                return None
+            end += 1
+            spans.append(MessageSpan(len(spans) + 1, pos, end, count(term, pos, end), True, False))
+            pos = end
+            while pos < n and buf[pos] in (_CR, _LF):
+                pos += 1
+        elif startswith(unz_tag, pos):
+            end = find(term, pos)
+            if end < 0 or buf[end + 1 :].strip(b"\r\n"):
+                return None
+            return spans, (pos, end)
+        else:
+            return None
+    return None
+
+
+def scan(data: bytes | bytearray | memoryview) -> Interchange:
+    """Walk one interchange and return its envelope and message spans.
+
+    Never raises for bad input: stage-1 findings are in ``Interchange.problems``
+    (file level) and message spans are marked incomplete where UNT is missing.
+    """
+    buf = _as_bytes(data)
+    n = len(buf)
+    problems: list[Violation] = []
+    if not buf.strip(b" \r\n\t"):
+        return Interchange(problems=(_problem("1SW01", 0),))
+    if buf.translate(None, _ALLOWED):
+        m = _NOT_ALLOWED.search(buf)
+        problems.append(_problem("1SW17", m.start() if m else 0))
+    elif not buf.isascii():
+        try:
+            buf.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            problems.append(_problem("1SW25", 0))
+
+    d, pos = _read_una(buf, problems)
+    pos = _skip_breaks(buf, pos, n)
+    released = d.release in buf
+
+    # ---- UNB ------------------------------------------------------------------------
+    if not buf.startswith(b"UNB", pos):
+        problems.append(_problem("10066", pos, "UNB"))
+        return Interchange(delimiters=d, problems=tuple(problems))
+    if released:
+        seg = _segment_re(d).match(buf, pos)
+        end = seg.end() - 1 if seg else -1
+    else:
+        end = buf.find(d.terminator, pos)
+    if end < 0:
+        problems.append(_problem("1SW16", pos, "UNB"))
+        problems.append(_problem("1SW15", n, "UNZ"))
+        return Interchange(delimiters=d, problems=tuple(problems), has_unb=True)
+    unb = _unb_fields(buf, pos, end, d, problems)
+    pos = _skip_breaks(buf, end + 1, n)
+
+    # ---- messages: jump from message to message when the buffer is plain -------------
+    found = None if released else _jump(buf, pos, d)
+    if found is None:
+        found = _walk(buf, pos, d, released, problems)
+    spans, unz = found
+
     if not spans and unz is not None and not any(p.code == "1SW13" for p in problems):
         problems.append(_problem("1SW13", unz[0], "UNH"))
     if unz is None:

@@ -1,0 +1,266 @@
+"""Throughput of the ``sgb301`` codec against pydifact on a generated §301 corpus.
+
+Builds the deterministic corpus of :mod:`corpus` (seed printed), pins the process to one
+CPU core and measures, best of ``--repeat`` runs with ``time.perf_counter``:
+
+* tokenize           ``sgb301.scan(buf)`` for every interchange (envelope + message spans)
+* tokenize+validate  ``Validator().validate(buf)``, one validator for all interchanges
+* pydifact           ``pydifact.segmentcollection.Interchange.from_str(text)`` on the
+                     latin-1 decoded interchange text (decoding not timed)
+
+and prints a markdown table (messages/s, MB/s, ratio vs pydifact). ``--profile`` runs
+cProfile over one tokenize+validate pass instead and prints the top functions.
+
+    uv run python benchmarks/codec_bench.py
+    uv run python benchmarks/codec_bench.py --messages 20000 --pydifact-messages 5000
+    uv run python benchmarks/codec_bench.py --profile
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import datetime as dt
+import gc
+import io
+import os
+import platform
+import pstats
+import shlex
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from importlib import metadata
+
+import sgb301
+from corpus import (
+    DEFAULT_MESSAGES,
+    DEFAULT_PER_INTERCHANGE,
+    DEFAULT_SEED,
+    TYPE_WEIGHTS,
+    build_corpus,
+    corpus_stats,
+    fast_path_hits,
+    verify,
+)
+from pydifact.exceptions import MissingImplementationWarning
+from pydifact.segmentcollection import Interchange
+
+GOAL_RATIO = 20.0  # tokenize+validate vs pydifact
+GOAL_RATE = 100_000.0  # tokenize+validate messages/s
+
+
+def pin_one_core(cpu: int | None) -> str:
+    """Restrict the process to one CPU (Linux); returns a description."""
+    if not hasattr(os, "sched_setaffinity"):
+        return "not pinned (no sched_setaffinity)"
+    allowed = sorted(os.sched_getaffinity(0))
+    target = allowed[0] if cpu is None else cpu
+    os.sched_setaffinity(0, {target})
+    return f"pinned to CPU {target} (of {len(allowed)} allowed)"
+
+
+def best_of(fn: Callable[[], object], repeat: int) -> tuple[float, list[float]]:
+    """Best wall time of ``repeat`` calls (garbage collected before each)."""
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), times
+
+
+def messages_in(corpus: Sequence[bytes]) -> int:
+    return sum(ic.count(b"UNH+") for ic in corpus)
+
+
+def pydifact_subset(corpus: Sequence[bytes], n_messages: int | None) -> list[bytes]:
+    """Whole interchanges from the start of the corpus holding >= n_messages (None: all)."""
+    if n_messages is None:
+        return list(corpus)
+    out: list[bytes] = []
+    count = 0
+    for ic in corpus:
+        if count >= n_messages:
+            break
+        out.append(ic)
+        count += ic.count(b"UNH+")
+    return out
+
+
+def codec_state() -> str:
+    """Commit and uncommitted codec files, since the codec changes under our feet."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--", "codecs"], cwd=root,
+                               check=True, capture_output=True, text=True).stdout.split("\n")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (no git)"
+    changed = [line[3:] for line in dirty if line.strip()]
+    return f"{head}" + (f" + uncommitted {', '.join(changed)}" if changed else " (clean)")
+
+
+def by_type(args: argparse.Namespace) -> None:
+    """tokenize+validate throughput on single-type corpora."""
+    print("\n| tokenize+validate, one type | messages | B/message | messages/s | MB/s |")
+    print("|---|---:|---:|---:|---:|")
+    for mtype in TYPE_WEIGHTS:
+        corpus = build_corpus(args.by_type, args.per_interchange, args.seed,
+                              released_share=args.released_share,
+                              line_breaks=args.line_breaks, weights={mtype: 1.0})
+        validate = sgb301.Validator().validate
+        size = sum(map(len, corpus))
+
+        def run(corpus: list[bytes] = corpus, validate: Callable[[bytes], object] = validate,
+                ) -> None:
+            for ic in corpus:
+                validate(ic)
+
+        best, _ = best_of(run, args.repeat)
+        print(f"| {mtype} | {args.by_type:,} | {size / args.by_type:.0f} | "
+              f"{args.by_type / best:,.0f} | {size / 1e6 / best:.1f} |")
+
+
+def run_profile(corpus: Sequence[bytes], top: int) -> None:
+    validator = sgb301.Validator()
+    validate = validator.validate
+    for ic in corpus[:5]:  # compile the fast-path patterns outside the profile
+        validate(ic)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for ic in corpus:
+        validate(ic)
+    profiler.disable()
+    for order in ("cumulative", "tottime"):
+        out = io.StringIO()
+        stats = pstats.Stats(profiler, stream=out)
+        stats.strip_dirs().sort_stats(order).print_stats(top)
+        print(f"### tokenize+validate, top {top} by {order}\n")
+        print("```")
+        print(out.getvalue().strip())
+        print("```\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--messages", type=int, default=DEFAULT_MESSAGES,
+                   help=f"messages in the corpus (default {DEFAULT_MESSAGES})")
+    p.add_argument("--per-interchange", type=int, default=DEFAULT_PER_INTERCHANGE,
+                   help=f"messages per interchange (default {DEFAULT_PER_INTERCHANGE})")
+    p.add_argument("--pydifact-messages", type=int, default=None,
+                   help="messages (whole interchanges) given to pydifact (default: all)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help=f"corpus seed (default {DEFAULT_SEED})")
+    p.add_argument("--repeat", type=int, default=3, help="repetitions, best counts (default 3)")
+    p.add_argument("--released-share", type=float, default=0.0,
+                   help="fraction of names with an escaped apostrophe (slow path; default 0)")
+    p.add_argument("--line-breaks", action="store_true",
+                   help="line break after every segment (as the published examples)")
+    p.add_argument("--cpu", type=int, default=None,
+                   help="CPU to pin to (default: the first allowed one)")
+    p.add_argument("--check", action="store_true",
+                   help="fail (exit 1) unless every generated message is accepted")
+    p.add_argument("--profile", action="store_true",
+                   help="only profile one tokenize+validate pass with cProfile")
+    p.add_argument("--top", type=int, default=25, help="profile lines per ordering (default 25)")
+    p.add_argument("--by-type", type=int, default=0, metavar="N",
+                   help="also time tokenize+validate on N messages of each single type")
+    args = p.parse_args(argv)
+
+    pinned = pin_one_core(args.cpu)
+    command = "uv run python " + shlex.join(["benchmarks/codec_bench.py", *sys.argv[1:]])
+    print(f"seed: {args.seed}", flush=True)
+    t0 = time.perf_counter()
+    corpus = build_corpus(args.messages, args.per_interchange, args.seed,
+                          released_share=args.released_share, line_breaks=args.line_breaks)
+    stats = corpus_stats(corpus)
+    print(f"corpus built in {time.perf_counter() - t0:.1f} s: {stats}", flush=True)
+
+    if args.profile:
+        run_profile(corpus, args.top)
+        return 0
+
+    # ---- correctness first: every timed message should be a clean, fast-path message --
+    validator = sgb301.Validator()
+    checked = verify(corpus, validator)
+    hits = fast_path_hits(corpus, validator)
+    for line in checked.problems[:20]:
+        print(line, file=sys.stderr)
+    if args.check and not checked.ok:
+        print("--check: generated messages were rejected", file=sys.stderr)
+        return 1
+
+    n_msgs, n_bytes = stats["messages"], stats["bytes"]
+    validate = validator.validate
+    scan = sgb301.scan
+
+    def run_scan() -> None:
+        for ic in corpus:
+            scan(ic)
+
+    def run_validate() -> None:
+        for ic in corpus:
+            validate(ic)
+
+    rows: list[tuple[str, int, int, float, list[float]]] = []
+    best, times = best_of(run_scan, args.repeat)
+    rows.append(("tokenize (`sgb301.scan`)", n_msgs, n_bytes, best, times))
+    print(f"tokenize: {times}", flush=True)
+    best, times = best_of(run_validate, args.repeat)
+    rows.append(("tokenize+validate (`Validator().validate`)", n_msgs, n_bytes, best, times))
+    print(f"tokenize+validate: {times}", flush=True)
+
+    # pydifact 0.2.3 ships no service-segment XML; it warns per UNB/UNH/UNT/UNZ segment.
+    warnings.simplefilter("ignore", MissingImplementationWarning)
+    subset = pydifact_subset(corpus, args.pydifact_messages)
+    texts = [ic.decode("latin-1") for ic in subset]
+    from_str = Interchange.from_str
+
+    def run_pydifact() -> None:
+        for text in texts:
+            from_str(text)
+
+    best, times = best_of(run_pydifact, args.repeat)
+    rows.append(("pydifact (`Interchange.from_str`)", messages_in(subset), sum(map(len, subset)),
+                 best, times))
+    print(f"pydifact: {times}", flush=True)
+
+    base_rate = rows[-1][1] / rows[-1][3]
+    print()
+    print(f"- command: `{command}`")
+    print(f"- date: {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
+    print(f"- Python {platform.python_version()} ({platform.python_implementation()}), "
+          f"{platform.machine()}, {pinned}; pydifact {metadata.version('pydifact')}")
+    print(f"- corpus: seed {args.seed}, {n_msgs} messages in {stats['interchanges']} "
+          f"interchanges of <= {args.per_interchange}, {n_bytes} bytes "
+          f"({n_bytes / n_msgs:.0f} B/message); "
+          + ", ".join(f"{k[5:]} {v}" for k, v in stats.items() if k.startswith("type ")))
+    print(f"- accepted by Validator(): {checked.accepted}/{checked.messages}; fast path: "
+          f"{'n/a' if hits is None else f'{hits}/{checked.messages}'}")
+    print(f"- codec: {codec_state()}")
+    print(f"- best of {args.repeat} runs, one core")
+    print()
+    print("| measurement | messages | MB | best s | messages/s | MB/s | vs pydifact |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for name, msgs, size, best, _ in rows:
+        rate = msgs / best
+        print(f"| {name} | {msgs:,} | {size / 1e6:.1f} | {best:.3f} | {rate:,.0f} | "
+              f"{size / 1e6 / best:.1f} | {rate / base_rate:.1f}x |")
+    rate = rows[1][1] / rows[1][3]
+    ratio = rate / base_rate
+    print()
+    print(f"goals (tokenize+validate): >= {GOAL_RATIO:.0f}x pydifact: {ratio:.1f}x "
+          f"{'met' if ratio >= GOAL_RATIO else 'MISSED'}; >= {GOAL_RATE:,.0f} messages/s: "
+          f"{rate:,.0f} {'met' if rate >= GOAL_RATE else 'MISSED'}")
+    if args.by_type:
+        by_type(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
