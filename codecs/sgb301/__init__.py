@@ -9,6 +9,7 @@ the rules read, and build the FEHL/KOUB replies of a data acceptance point.
 """
 
 from .catalogue import CATALOGUE, CodeInfo, text_for
+from .decoder import decode
 from .delimiters import DEFAULT, Delimiters
 from .errors import EdifactSyntaxError, LayoutError, ReplyError, Sgb301Error
 from .ik import ik_check_digit, ik_valid, lanr_valid
@@ -16,6 +17,7 @@ from .message_types import MESSAGE_TYPES, MessageType
 from .model import (
     ACCEPTED,
     REJECTED,
+    DecodedMessage,
     Interchange,
     InterchangeReport,
     MessageSpan,
@@ -36,6 +38,7 @@ __all__ = [
     "TEST_MARKER",
     "UV_TEST_IK",
     "CodeInfo",
+    "DecodedMessage",
     "Delimiters",
     "EdifactSyntaxError",
     "Interchange",
@@ -50,6 +53,7 @@ __all__ = [
     "ValidationOptions",
     "Validator",
     "Violation",
+    "decode",
     "ik_check_digit",
     "ik_valid",
     "lanr_valid",

@@ -1,0 +1,64 @@
+"""Tokenizer: spans, offsets, zero-copy slices, the jump and walk scanners agree."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sgb301 import DEFAULT, EdifactSyntaxError, decode, scan, tokenize
+from sgb301.examples import load, message, wrap
+from sgb301.tokenizer import _jump, _walk
+
+
+def test_message_span_is_the_raw_message() -> None:
+    msgs = message("8.1.1-AUFN") + message("8.1.1-ENTL").replace(b"+00001", b"+00002")
+    buf = wrap(msgs, sender="260510223", receiver="120591481")
+    ic = scan(buf)
+    assert [m.index for m in ic.messages] == [1, 2]
+    first = memoryview(buf)[ic.messages[0].start : ic.messages[0].end]
+    assert bytes(first) == message("8.1.1-AUFN").rstrip(b"\n")
+    assert ic.messages[0].segments == 10 and ic.messages[1].segments == 15
+
+
+def test_tokenize_yields_tags_offsets_and_numbers() -> None:
+    buf = load()["8.1.2-AUFN"]
+    toks = list(tokenize(buf))
+    assert [t.tag for t in toks][:3] == ["UNB", "UNH", "FKT"]
+    assert toks[-1].tag == "UNZ" and toks[-1].number == len(toks)
+    fkt = toks[2]
+    assert buf[fkt.start : fkt.end] == b"FKT+10+01+260510223+120591481"
+
+
+def test_tokenize_raises_codec_error_with_position() -> None:
+    with pytest.raises(EdifactSyntaxError) as exc:
+        list(tokenize(b"UNB+UNOC:3'UNH+1"))
+    assert exc.value.offset == 11 and exc.value.segment_number == 2
+
+
+def test_custom_una_delimiters_are_honoured() -> None:
+    buf = b"UNA|*.# ~UNB*UNOC|3*260510223*120591481*151127|1200*00001**TUVK0001~UNZ*0*00001~"
+    ic = scan(buf)
+    assert ic.delimiters.element == b"*" and ic.delimiters.terminator == b"~"
+    assert ic.sender_ik == "260510223" and ic.reference == "00001"
+
+
+def test_decode_reads_only_rule_segments() -> None:
+    buf = load()["8.1.1-ENTL"]
+    m = decode(buf, scan(buf).messages[0])
+    assert m.type == "ENTL" and m.etl is not None and m.etl.reason == "069"
+    assert m.inv is not None and m.inv.case == "1234567" and not m.inv.has_insured_data
+    assert not hasattr(m, "nad")
+
+
+_PIECES = [message(k).replace(b"\n", b"") for k in ("8.1.1-AUFN", "8.1.2-ENTL", "8.1.1-KOUB")]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*_PIECES, b"XYZ+1'", b"UNT+1+1'", b"UNH+9'", b"\r\n",
+                                 b"UNZ+1+00001'", b"'"]), max_size=6))
+def test_jump_agrees_with_walk(parts: list[bytes]) -> None:
+    buf = b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'" + b"".join(parts)
+    start = buf.index(b"'") + 1
+    fast = _jump(buf, start, DEFAULT)
+    if fast is not None:
+        assert fast == _walk(buf, start, DEFAULT, False, [])
