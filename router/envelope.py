@@ -1,0 +1,80 @@
+"""The output envelope of one §301 message, and its deterministic id.
+
+JSON by default, msgpack by config; the encoder is built once per process.
+``raw`` is the message (UNH … UNT) unchanged, as an ISO 8859-1 string so that JSON stays
+readable and the bytes come back exactly with ``raw.encode("latin-1")``.
+
+The id is derived from content, never from offsets, so a retry or a replay yields the
+same id: ``s301:<sender IK>:<interchange ref>:<message ref>:<digest of the bytes>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+import msgspec
+from sgb301 import Violation
+
+__all__ = ["Envelope", "ErrorOut", "SourceRef", "codec_for", "content_id", "error_out"]
+
+
+class ErrorOut(msgspec.Struct, frozen=True):
+    """One finding, with the field names of ``stellwerk validate --json``."""
+
+    code: str
+    stage: int
+    segment: str
+    segment_number: int
+    element: int
+    text: str
+
+
+class SourceRef(msgspec.Struct, frozen=True):
+    """Where the input record was read."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    """A routed, rejected, unroutable or test message (``message`` 0: the whole file)."""
+
+    id: str
+    type: str
+    version: str
+    reference: str
+    sender_ik: str
+    receiver_ik: str
+    case: str
+    verdict: str
+    errors: list[ErrorOut]
+    source: SourceRef
+    message: int
+    interchange: str
+    test: bool
+    raw: str
+    route: str = ""
+
+
+def error_out(v: Violation) -> ErrorOut:
+    """The envelope form of a codec finding."""
+    return ErrorOut(v.code, v.stage, v.segment, v.segment_number, v.element, v.text)
+
+
+def content_id(prefix: str, *parts: str, content: bytes | memoryview) -> str:
+    """``prefix:part:…:<16 hex digits of BLAKE2b(content)>``."""
+    digest = hashlib.blake2b(content, digest_size=8).hexdigest()
+    return ":".join((prefix, *parts, digest))
+
+
+Encoder = msgspec.json.Encoder | msgspec.msgpack.Encoder
+Decoder = msgspec.json.Decoder[Envelope] | msgspec.msgpack.Decoder[Envelope]
+
+
+def codec_for(fmt: Literal["json", "msgpack"]) -> tuple[Encoder, Decoder]:
+    """Encoder and decoder of envelopes for the configured format."""
+    if fmt == "msgpack":
+        return msgspec.msgpack.Encoder(), msgspec.msgpack.Decoder(Envelope)
+    return msgspec.json.Encoder(), msgspec.json.Decoder(Envelope)

@@ -1,0 +1,179 @@
+"""The pure core: one input record in, its output records out. No I/O.
+
+Every input record ends somewhere a person can find and replay it:
+
+* each message (UNH … UNT) → exactly one of: the carrier topic of its receiver IK
+  (routed), ``s301.rejected``, ``s301.unroutable``, ``s301.test``;
+* an interchange without any message (but with UNB) → one ``message: 0`` envelope on
+  ``s301.rejected``;
+* a record that is not an interchange at all → ``stellwerk.dlq``, original bytes;
+* replies (FEHL, KOUB) additionally → ``s301.replies``, keyed by the hospital's IK.
+
+Records replayed from ``s301.unroutable`` carry the header ``stellwerk-envelope``; they
+are routed again with the live table and keep their id.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import msgspec
+from sgb301 import (
+    REJECTED,
+    InterchangeReport,
+    MessageVerdict,
+    ReplyError,
+    ValidationOptions,
+    Validator,
+    Violation,
+)
+from sgb301.replies import build_reply
+
+from .config import Config
+from .envelope import Envelope, SourceRef, codec_for, content_id, error_out
+from .records import Header, InRecord, OutRecord
+from .routing import RoutingTable
+
+__all__ = ["ENVELOPE_HEADER", "ID_HEADER", "Pipeline"]
+
+ID_HEADER = "stellwerk-id"
+ENVELOPE_HEADER = "stellwerk-envelope"
+ERROR_HEADER = "stellwerk-error"
+SOURCE_HEADER = "stellwerk-source"
+
+ROUTED, REJECT, UNROUTABLE, TEST, REPLY, DLQ = (
+    "routed", "rejected", "unroutable", "test", "reply", "dlq")
+
+
+class Pipeline:
+    """Decode → validate → route → answer, for one record at a time."""
+
+    def __init__(self, config: Config, routes: RoutingTable | None = None) -> None:
+        self.config = config
+        self.topics = config.topics
+        self.routes = routes if routes is not None else RoutingTable(config.routes)
+        self._opts = ValidationOptions(mode=config.mode, responsibility=config.responsibility)
+        self._validator = Validator(self._opts)
+        self._encode, self._decode = codec_for(config.output_format)
+        self._format = config.output_format.encode()
+
+    # ---- entry ------------------------------------------------------------------------
+    def process(self, rec: InRecord) -> list[OutRecord]:
+        """All output records for ``rec`` (never raises for bad input)."""
+        if any(k == ENVELOPE_HEADER for k, _ in rec.headers):
+            return self._reroute(rec)
+        if not rec.value:
+            return [self._dlq(rec, "1SW01", "leerer Datensatz (kein Wert)")]
+        report = self._validator.validate(rec.value)
+        ic = report.interchange
+        if not ic.has_unb:
+            first = report.file_errors[0] if report.file_errors else None
+            return [self._dlq(rec, first.code if first else "10066",
+                              first.text if first else "kein UNB")]
+        out = [self._message_record(rec, report, v) for v in report.messages]
+        if not report.messages:
+            out.append(self._file_record(rec, report))
+        reply = self._reply(rec, report)
+        if reply is not None:
+            out.append(reply)
+        return out
+
+    # ---- messages ---------------------------------------------------------------------
+    def _message_record(self, rec: InRecord, report: InterchangeReport,
+                        v: MessageVerdict) -> OutRecord:
+        assert rec.value is not None
+        ic = report.interchange
+        raw = memoryview(rec.value)[v.start : v.end]
+        mid = content_id("s301", ic.sender_ik, ic.reference, v.reference, content=raw)
+        errors: tuple[Violation, ...] = (
+            (*report.file_errors, *v.errors) if report.file_errors else v.errors)
+        route = ""
+        if v.verdict == REJECTED:
+            topic, kind, key = self.topics.rejected, REJECT, v.sender_ik or ic.sender_ik
+        elif v.test:
+            topic, kind, key = self.topics.test, TEST, v.receiver_ik
+        else:
+            route = self.routes.lookup(v.receiver_ik) or ""
+            topic, kind = (route, ROUTED) if route else (self.topics.unroutable, UNROUTABLE)
+            key = v.receiver_ik
+        env = Envelope(
+            id=mid, type=v.type, version=v.version, reference=v.reference,
+            sender_ik=v.sender_ik, receiver_ik=v.receiver_ik, case=v.case,
+            verdict=v.verdict, errors=[error_out(e) for e in errors],
+            source=SourceRef(rec.topic, rec.partition, rec.offset), message=v.message,
+            interchange=ic.reference, test=v.test, raw=bytes(raw).decode("latin-1"),
+            route=route,
+        )
+        return self._out(topic, key, env, kind)
+
+    def _file_record(self, rec: InRecord, report: InterchangeReport) -> OutRecord:
+        assert rec.value is not None
+        ic = report.interchange
+        env = Envelope(
+            id=content_id("s301", ic.sender_ik, ic.reference, "0", content=rec.value),
+            type="", version="", reference="", sender_ik=ic.sender_ik,
+            receiver_ik=ic.receiver_ik, case="", verdict=REJECTED,
+            errors=[error_out(e) for e in report.file_errors],
+            source=SourceRef(rec.topic, rec.partition, rec.offset), message=0,
+            interchange=ic.reference, test=report.test, raw=rec.value.decode("latin-1"),
+        )
+        return self._out(self.topics.rejected, ic.sender_ik, env, REJECT)
+
+    def _out(self, topic: str, key: str, env: Envelope, kind: str) -> OutRecord:
+        headers: tuple[Header, ...] = (
+            (ID_HEADER, env.id.encode()),
+            ("stellwerk-type", env.type.encode()),
+            ("stellwerk-verdict", env.verdict.encode()),
+        )
+        return OutRecord(topic, key.encode() if key else None, self._encode.encode(env),
+                         headers, kind)
+
+    # ---- replies ----------------------------------------------------------------------
+    def _reply(self, rec: InRecord, report: InterchangeReport) -> OutRecord | None:
+        assert rec.value is not None
+        # Record time, not wall time: a replay builds the same reply.
+        now = dt.datetime.fromtimestamp(rec.timestamp / 1000, tz=dt.UTC).replace(tzinfo=None)
+        try:
+            reply = build_reply(rec.value, report, now=now, mode=self.config.mode)
+        except ReplyError:
+            return None
+        if reply is None:
+            return None
+        ic = report.interchange
+        rid = content_id("reply", ic.sender_ik, ic.reference, content=rec.value)
+        headers: tuple[Header, ...] = (
+            (ID_HEADER, rid.encode()),
+            ("stellwerk-type", " ".join(reply.kinds).encode()),
+        )
+        return OutRecord(self.topics.replies, reply.receiver_ik.encode(), reply.interchange,
+                         headers, REPLY)
+
+    # ---- held records -----------------------------------------------------------------
+    def _dlq(self, rec: InRecord, code: str, text: str) -> OutRecord:
+        value = rec.value or b""
+        headers: tuple[Header, ...] = (
+            (ID_HEADER, content_id("dlq", content=value).encode()),
+            (ERROR_HEADER, f"{code} {text}".encode()),
+            (SOURCE_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
+        )
+        return OutRecord(self.topics.dlq, rec.key, value, headers, DLQ)
+
+    def _reroute(self, rec: InRecord) -> list[OutRecord]:
+        """A held envelope replayed after a fix: route it again, same id."""
+        fmt = dict(rec.headers).get(ENVELOPE_HEADER, self._format)
+        try:
+            _, decode = codec_for("msgpack" if fmt == b"msgpack" else "json")
+            env = decode.decode(rec.value or b"")
+        except Exception:  # a malformed replay is held, not lost
+            return [self._dlq(rec, "2SW15", "wiedereingespieltes Envelope nicht lesbar")]
+        route = self.routes.lookup(env.receiver_ik) or ""
+        if env.verdict == REJECTED:
+            topic, kind = self.topics.rejected, REJECT
+        elif env.test:
+            topic, kind = self.topics.test, TEST
+        else:
+            topic, kind = (route, ROUTED) if route else (self.topics.unroutable, UNROUTABLE)
+        env = msgspec.structs.replace(env, route=route)
+        key = env.sender_ik if kind == REJECT else env.receiver_ik
+        return [self._out(topic, key, env, kind)]
+

@@ -1,0 +1,35 @@
+"""Records that cross the pure core: what comes in from a topic, what goes out.
+
+The Kafka shell converts to and from these; the core never sees a Kafka object.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["Header", "InRecord", "OutRecord"]
+
+Header = tuple[str, bytes]
+
+
+class InRecord(msgspec.Struct, frozen=True):
+    """One consumed record. ``timestamp`` in ms since the epoch (record time)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    timestamp: int = 0
+    headers: tuple[Header, ...] = ()
+
+
+class OutRecord(msgspec.Struct, frozen=True):
+    """One record to produce. ``kind`` names the terminal class for metrics and tests:
+    routed, rejected, unroutable, test, reply, dlq."""
+
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[Header, ...]
+    kind: str
