@@ -15,6 +15,7 @@ from pathlib import Path
 from sgb301 import MODES, ValidationOptions
 from sgb301.examples import load as load_examples
 
+from .config import Config, ConfigError, load_config
 from .validate_cmd import EXIT_UNREADABLE, reply_files, validate_files
 
 __all__ = ["build_parser", "main"]
@@ -53,6 +54,48 @@ def build_parser() -> argparse.ArgumentParser:
                    help="processing time for KOS and UNB (ISO, default: now)")
     e = sub.add_parser("examples", help="write the published DGUV example interchanges")
     e.add_argument("--out", default="examples", metavar="DIR")
+
+    run = sub.add_parser("run", help="run the router (embedded broker if none configured)")
+    run.add_argument("--config", metavar="FILE", default=None)
+    run.add_argument("--bootstrap", metavar="HOST:PORT", default=None)
+
+    b = sub.add_parser("broker", help="run the embedded broker alone")
+    b.add_argument("--port", type=int, default=0)
+
+    def bootstrap_arg(q: argparse.ArgumentParser) -> None:
+        q.add_argument("--bootstrap", metavar="HOST:PORT", default=None,
+                       help="default: STELLWERK_KAFKA_BOOTSTRAP")
+        q.add_argument("--config", metavar="FILE", default=None)
+
+    s = sub.add_parser("send", help="send each file as one record")
+    bootstrap_arg(s)
+    s.add_argument("topic", metavar="TOPIC")
+    s.add_argument("paths", nargs="+", metavar="PATH")
+    s.add_argument("--key", default=None)
+
+    t = sub.add_parser("tail", help="print records of a topic as JSON lines")
+    bootstrap_arg(t)
+    t.add_argument("topic", metavar="TOPIC")
+    t.add_argument("--from-beginning", action="store_true")
+    t.add_argument("--max", type=int, default=0, metavar="N")
+    t.add_argument("--timeout", type=float, default=0.0, metavar="S")
+    t.add_argument("--json", action="store_true", help="one JSON object per record")
+
+    rp = sub.add_parser("replay", help="re-inject held records (DLQ, unroutable)")
+    bootstrap_arg(rp)
+    rp.add_argument("--from", dest="source", required=True, metavar="TOPIC")
+    rp.add_argument("--to", dest="target", default=None, metavar="TOPIC")
+
+    ing = sub.add_parser("ingest", help="file-drop edge of a transport gateway")
+    ing_sub = ing.add_subparsers(dest="ingest_kind", required=True, parser_class=_Parser)
+    idir = ing_sub.add_parser("dir", help="watch a directory, send each complete file")
+    bootstrap_arg(idir)
+    idir.add_argument("path", metavar="PATH")
+    idir.add_argument("--topic", default=None)
+    idir.add_argument("--once", action="store_true", help="send what is there, then exit")
+    idir.add_argument("--interval", type=float, default=1.0, metavar="S")
+
+    sub.add_parser("demo", help="embedded broker, seed examples, router, table of outputs")
     return p
 
 
@@ -77,7 +120,29 @@ def _run(args: argparse.Namespace) -> int:
                            out=sys.stdout.buffer, err=sys.stderr, stdin=sys.stdin.buffer)
     if args.command == "examples":
         return _write_examples(args.out)
-    raise AssertionError(args.command)
+    if args.command == "run":
+        from .app import run_command  # noqa: PLC0415 - keep validate free of Kafka imports
+
+        return run_command(_config(args.config), args.bootstrap)
+    if args.command == "broker":
+        from .tools import broker_main  # noqa: PLC0415
+
+        return broker_main(args.port)
+    if args.command == "demo":
+        from .demo import demo_main  # noqa: PLC0415
+
+        return demo_main()
+    from . import tools  # noqa: PLC0415
+
+    return int(getattr(tools, f"{args.command}_main")(args, _config(args.config)))
+
+
+def _config(path: str | None) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        sys.stderr.write(f"stellwerk: {exc}\n")
+        raise SystemExit(EXIT_UNREADABLE) from exc
 
 
 def main(argv: Sequence[str] | None = None) -> int:

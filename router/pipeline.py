@@ -126,7 +126,8 @@ class Pipeline:
             ("stellwerk-verdict", env.verdict.encode()),
         )
         return OutRecord(topic, key.encode() if key else None, self._encode.encode(env),
-                         headers, kind)
+                         headers, kind, env.type, env.verdict,
+                         tuple(e.code for e in env.errors))
 
     # ---- replies ----------------------------------------------------------------------
     def _reply(self, rec: InRecord, report: InterchangeReport) -> OutRecord | None:
@@ -149,6 +150,10 @@ class Pipeline:
                          headers, REPLY)
 
     # ---- held records -----------------------------------------------------------------
+    def poison(self, rec: InRecord, reason: str) -> OutRecord:
+        """DLQ record for an input whose processing failed unexpectedly."""
+        return self._dlq(rec, "SW999", f"Verarbeitung fehlgeschlagen: {reason}")
+
     def _dlq(self, rec: InRecord, code: str, text: str) -> OutRecord:
         value = rec.value or b""
         headers: tuple[Header, ...] = (

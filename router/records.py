@@ -26,10 +26,14 @@ class InRecord(msgspec.Struct, frozen=True):
 
 class OutRecord(msgspec.Struct, frozen=True):
     """One record to produce. ``kind`` names the terminal class for metrics and tests:
-    routed, rejected, unroutable, test, reply, dlq."""
+    routed, rejected, unroutable, test, reply, dlq. ``mtype``, ``verdict`` and ``codes``
+    are metadata for observers, not produced."""
 
     topic: str
     key: bytes | None
     value: bytes
     headers: tuple[Header, ...]
     kind: str
+    mtype: str = ""
+    verdict: str = ""
+    codes: tuple[str, ...] = ()
