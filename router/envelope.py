@@ -14,6 +14,7 @@ import hashlib
 from typing import Literal
 
 import msgspec
+
 from sgb301 import Violation
 
 __all__ = ["Envelope", "ErrorOut", "SourceRef", "codec_for", "content_id", "error_out"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 
 import msgspec
+
 from sgb301 import (
     REJECTED,
     InterchangeReport,

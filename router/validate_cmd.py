@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import BinaryIO, TextIO
 
 import orjson
+
 from sgb301 import (
     REJECTED,
     InterchangeReport,

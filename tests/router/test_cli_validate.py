@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from sgb301.examples import load
 
 CONTRACT_FIELDS = {"source", "message", "type", "version", "reference", "sender_ik",
