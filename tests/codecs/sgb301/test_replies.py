@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from sgb301 import ReplyError, ValidationOptions, Validator, scan
 from sgb301.examples import load, message, wrap
 from sgb301.replies import build_reply

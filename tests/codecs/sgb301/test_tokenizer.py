@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
 from sgb301 import DEFAULT, EdifactSyntaxError, decode, scan, tokenize
 from sgb301.examples import load, message, wrap
 from sgb301.tokenizer import _jump, _walk
