@@ -29,6 +29,7 @@ class Fields:
         "case",
         "complete_unt",
         "fkt_number",
+        "fkt_offset",
         "processing",
         "receiver_ik",
         "reference",
@@ -48,6 +49,7 @@ class Fields:
         self.unt_count = self.unt_reference = ""
         self.complete_unt = False
         self.fkt_number = 2
+        self.fkt_offset = -1
 
 
 def _v(code: str, tag: str, number: int, element: int, offset: int, component: int = 0,
@@ -211,7 +213,7 @@ def check_message(
         if tag in by_tag and known:
             _check_rules(f.type, tag, number, offset, els, by_tag[tag], out)
         if tag == "FKT":
-            f.fkt_number = number
+            f.fkt_number, f.fkt_offset = number, offset
         _collect(tag, els, f)
     last = segments[-1][1][0][0] if segments else ""
     tail = slots[at + 1 :] if last == "UNT" or at + 1 < len(slots) else ()

@@ -50,7 +50,7 @@ _SPECIAL = frozenset(b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~ ")
 
 
 def una_problems(una: bytes) -> tuple[Delimiters | None, list[tuple[str, int]]]:
-    """Read a UNA segment (``una`` starts with ``b"UNA"``).
+    """Read a UNA segment (``una``: its nine bytes, starting with ``b"UNA"``).
 
     Returns the delimiters (``None`` if unusable) and a list of (project error code,
     byte offset) for every rule of the GKV error list the UNA breaks.
@@ -59,10 +59,6 @@ def una_problems(una: bytes) -> tuple[Delimiters | None, list[tuple[str, int]]]:
     if len(una) < 9:
         return None, [("1SW02", len(una))]
     chars = una[3:9]
-    # Position 9 (index 8) is the terminator; anything right after it that is not a
-    # segment start or line break means the UNA was longer than nine characters.
-    if len(una) > 9 and una[9:12] != b"UNB" and una[9:10] not in (b"\r", b"\n"):
-        problems.append(("1SW02", 9))
     if chars[4:5] != b" ":
         problems.append(("1SW03", 7))
     for i, c in enumerate(chars):

@@ -115,9 +115,9 @@ class _Builder:
         if len(comps) == 1:
             body = comps[0][0]
         else:
-            parts = [b if r or not b else f"(?:{b})?" for b, r, _ in comps]
+            parts = [b if r or not b else f"(?:{b})?+" for b, r, _ in comps]
             body = _components(parts, [r for _, r, _ in comps], self.cs)
-        return (body if required or not body else f"(?:{body})?"), required
+        return (body if required or not body else f"(?:{body})?+"), required
 
     def segment(self, tag: str, single: bool) -> str:
         layout = SEGMENTS[tag]
@@ -135,15 +135,15 @@ class _Builder:
                        for k, c in ((3, Field("", "an3", True)), (4, Field("", "an2", True))))
         out = [
             "UNH" + self.es + r"(?P<reference>\d{5})" + self.es + re.escape(self.mtype) + self.cs
-            + f"(?P<version>{version})" + self.cs + rel + self.cs + agency + self.ts + "[\r\n]*"
+            + f"(?P<version>{version})" + self.cs + rel + self.cs + agency + self.ts + "[\r\n]*+"
         ]
         for slot in structure_for(self.mtype)[1:-1]:
             if slot.tag == ANY:
                 raise _UnsupportedError
             single = slot.max == 1
-            seg = "(?:" + self.segment(slot.tag, single) + self.ts + "[\r\n]*)"
-            out.append(seg if slot.min == slot.max == 1 else f"{seg}{{{slot.min},{slot.max}}}")
-        out.append("UNT" + self.es + r"(?P<unt_count>\d{1,6})" + self.es + "(?P=reference)"
+            seg = "(?:" + self.segment(slot.tag, single) + self.ts + "[\r\n]*+)"
+            out.append(seg if slot.min == slot.max == 1 else f"{seg}{{{slot.min},{slot.max}}}+")
+        out.append("UNT" + self.es + r"(?P<unt_count>\d{1,6}+)" + self.es + "(?P=reference)"
                    + self.ts)
         return re.compile("".join(out).encode("latin-1"))
 
@@ -152,7 +152,7 @@ def _tail(parts: list[str], sep: str) -> str:
     """Trailing optional parts: each may be left out together with everything after it."""
     out = ""
     for p in reversed(parts):
-        out = f"(?:{sep}{p}{out})?"
+        out = f"(?:{sep}{p}{out})?+"
     return out
 
 
@@ -239,6 +239,7 @@ class FastPath:
         f = Fields()
         f.type, f.version, f.reference, f.unt_reference = c.type, version, reference, reference
         f.unt_count, f.complete_unt = unt_count, True
+        f.fkt_offset = m.start("processing") - 4  # "FKT+" precedes element 1
         for attr, value in zip(c.attrs, values[3:], strict=False):
             setattr(f, attr, value)
         return f

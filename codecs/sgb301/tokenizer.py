@@ -15,6 +15,7 @@ Segment boundaries come from ``bytes.find`` when the buffer has no release chara
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
 from functools import lru_cache
@@ -35,7 +36,7 @@ _U, _N = ord("U"), ord("N")
 # Graphic ISO 8859-1 characters plus CR/LF (line breaks between segments are tolerated;
 # inside a segment the element formats reject them).
 _ALLOWED = bytes(range(0x20, 0x7F)) + bytes(range(0xA0, 0x100)) + b"\r\n"
-_NOT_ALLOWED = re.compile(b"[^" + re.escape(_ALLOWED).replace(b"\n", b"\\n") + b"]")
+_NOT_ALLOWED = re.compile(rb"[^\x20-\x7e\xa0-\xff\r\n]")
 
 
 class Token(msgspec.Struct, frozen=True):
@@ -120,16 +121,36 @@ def split_elements(
     return elements
 
 
+def _is_utf8(buf: bytes) -> bool:
+    try:
+        buf.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def _read_una(buf: bytes, problems: list[Violation]) -> tuple[Delimiters, int]:
-    """Delimiters and the offset where UNB should start."""
+    """Delimiters and the offset where UNB should start.
+
+    UNA is exactly nine characters. If UNB follows at another distance the UNA is too
+    short or too long (1SW02) and the defaults apply; a second UNA is 1SW06.
+    """
     if not buf.startswith(b"UNA"):
         return DEFAULT, 0
-    end = 9
-    while end < len(buf) and buf[end] not in (_CR, _LF) and not buf.startswith(b"UNB", end):
-        end += 1
-    delims, found = una_problems(buf[:end])
+    unb = buf.find(b"UNB", 3, 64)
+    stop = unb
+    while stop > 9 and buf[stop - 1] in (_CR, _LF):
+        stop -= 1
+    if unb >= 0 and stop != 9 and not buf.startswith(b"UNA", _skip_breaks(buf, 9, len(buf))):
+        problems.append(_problem("1SW02", min(stop, 9), "UNA"))
+        return DEFAULT, unb
+    delims, found = una_problems(buf[:9])
     for code, off in found:
         problems.append(_problem(code, off, "UNA"))
+    end = _skip_breaks(buf, 9, len(buf))
+    while buf.startswith(b"UNA", end):
+        problems.append(_problem("1SW06", end, "UNA"))
+        end = _skip_breaks(buf, end + 9, len(buf))
     return (delims or DEFAULT), end
 
 
@@ -137,6 +158,16 @@ def _skip_breaks(buf: bytes, pos: int, n: int) -> int:
     while pos < n and buf[pos] in (_CR, _LF):
         pos += 1
     return pos
+
+
+def prepared_time(value: str) -> dt.datetime | None:
+    """UNB S004 ``JJMMTT:HHMM`` as a datetime, or None if it is not a real date and time."""
+    if not re.fullmatch(r"\d{6}:\d{4}", value):
+        return None
+    try:
+        return dt.datetime.strptime(value, "%y%m%d:%H%M")
+    except ValueError:
+        return None
 
 
 def _unb_fields(
@@ -171,7 +202,7 @@ def _unb_fields(
         bad("1SW08", 2)
     if not ik_valid(f["receiver_ik"]):
         bad("1SW08", 3)
-    if not re.fullmatch(r"\d{6}:(?:[01]\d|2[0-3])[0-5]\d", f["prepared"]):
+    if prepared_time(f["prepared"]) is None:
         bad("1SW09", 4)
     if not re.fullmatch(r"\d{5}", f["reference"]):
         bad("1SW10", 5)
@@ -310,16 +341,12 @@ def scan(data: bytes | bytearray | memoryview) -> Interchange:
     problems: list[Violation] = []
     if not buf.strip(b" \r\n\t"):
         return Interchange(problems=(_problem("1SW01", 0),))
-    if buf.translate(None, _ALLOWED):
+    # UTF-8 first: its continuation bytes 0x80-0x9F would otherwise look like control bytes.
+    if not buf.isascii() and _is_utf8(buf):
+        problems.append(_problem("1SW25", 0))
+    elif buf.translate(None, _ALLOWED):
         m = _NOT_ALLOWED.search(buf)
         problems.append(_problem("1SW17", m.start() if m else 0))
-    elif not buf.isascii():
-        try:
-            buf.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            problems.append(_problem("1SW25", 0))
 
     d, pos = _read_una(buf, problems)
     pos = _skip_breaks(buf, pos, n)

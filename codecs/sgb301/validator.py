@@ -27,7 +27,7 @@ from .model import (
     Violation,
 )
 from .rules import MODES, TEST_MARKER, UV_TEST_IK, RuleSet, rule_set
-from .tokenizer import scan
+from .tokenizer import prepared_time, scan
 
 __all__ = ["ValidationOptions", "Validator", "validate"]
 
@@ -72,11 +72,9 @@ class Validator:
         buf = data if isinstance(data, bytes) else bytes(data)
         ic = scan(buf)
         file_errors = list(ic.problems)
-        if self.options.now is not None and ic.prepared and not any(
-            e.code == "1SW09" for e in file_errors
-        ):
-            created = dt.datetime.strptime(ic.prepared, "%y%m%d:%H%M")
-            if created > self.options.now.replace(tzinfo=None):
+        if self.options.now is not None:
+            created = prepared_time(ic.prepared)
+            if created is not None and created > self.options.now.replace(tzinfo=None):
                 file_errors.append(_v("1SW26", "UNB", 0, 4, 0))
         marker = ic.application_reference.startswith(TEST_MARKER)
         test_ic = self.options.test or marker
@@ -94,17 +92,15 @@ class Validator:
         if span.complete and not span.released:
             hit = self._fast.match(buf, span, d)
             if hit is not None:
-                errors = self._predicates(hit, hit.fkt_number, span.start, test_ic, marker)
+                errors = self._predicates(hit, test_ic, marker)
                 if not errors:
                     return _verdict(span, hit, (), test_ic or _addressed_to_test(hit))
         errors, f = check_message(buf, span.start, span.end, d, self.rules)
         errors = _stage1(span, f) + errors
-        errors += self._predicates(f, f.fkt_number, span.start, test_ic, marker)
+        errors += self._predicates(f, test_ic, marker)
         return _verdict(span, f, tuple(errors), test_ic or _addressed_to_test(f))
 
-    def _predicates(
-        self, f: Fields, fkt_number: int, offset: int, test_ic: bool, marker: bool
-    ) -> list[Violation]:
+    def _predicates(self, f: Fields, test_ic: bool, marker: bool) -> list[Violation]:
         """Rules that need Python: UV test operation and responsibility (34U15)."""
         out: list[Violation] = []
         if not self.rules.test_operation or not f.sender_ik:
@@ -113,13 +109,13 @@ class Validator:
         addressed = _addressed_to_test(f)
         if test_ic and not addressed:
             element = 3 if direction == KT_TO_KH else 4
-            out.append(_v("3SW01", "FKT", fkt_number, element, offset))
+            out.append(_v("3SW01", "FKT", f.fkt_number, element, f.fkt_offset))
         if addressed and not marker and not self.options.test:
             out.append(_v("3SW02", "UNB", 0, 7, 0))
         if direction != KT_TO_KH:
             responsible = self.options.responsibility.get(f.receiver_ik)
             if responsible and responsible != f.receiver_ik:
-                out.append(_v("34U15", "FKT", fkt_number, 4, offset, ik=responsible))
+                out.append(_v("34U15", "FKT", f.fkt_number, 4, f.fkt_offset, ik=responsible))
         return out
 
 
@@ -138,7 +134,8 @@ def _stage1(span: MessageSpan, f: Fields) -> list[Violation]:
     if not span.complete:
         out.append(_v("1SW14", "UNT", span.segments + 1, 0, span.end))
         return out
-    if f.unt_count != str(span.segments):
+    # Numeric comparisons, as in the fast path: "010" counts ten segments.
+    if not (f.unt_count.isdigit() and int(f.unt_count) == span.segments):
         out.append(_v("1SW18", "UNT", span.segments, 1, span.end))
     if f.unt_reference != f.reference:
         out.append(_v("1SW19", "UNT", span.segments, 2, span.end))
