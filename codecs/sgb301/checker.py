@@ -19,7 +19,7 @@ from .model import Violation
 from .rules.base import RuleSet, ValueRule
 from .tokenizer import iter_segments, split_elements, unescape
 
-__all__ = ["Fields", "check_message"]
+__all__ = ["Fields", "check_message", "is_number"]
 
 
 class Fields:
@@ -38,6 +38,7 @@ class Fields:
         "type",
         "unfalltag",
         "unt_count",
+        "unt_offset",
         "unt_reference",
         "version",
     )
@@ -50,6 +51,7 @@ class Fields:
         self.complete_unt = False
         self.fkt_number = 2
         self.fkt_offset = -1
+        self.unt_offset = -1
 
 
 def _v(code: str, tag: str, number: int, element: int, offset: int, component: int = 0,
@@ -76,7 +78,7 @@ def _check_field(value: str, fmt_name: str, d: Delimiters) -> str | None:
             return None
         return "2SW09" if not fmt.min_len <= len(value) <= fmt.max_len else "2SW15"
     if fmt.numeric:
-        if not value.isascii() or not value.isdigit():
+        if not is_number(value):
             return "2SW08"
         return None if fmt.min_len <= len(value) <= fmt.max_len else "2SW09"
     if not _matcher(fmt, d.decimal).fullmatch(value):
@@ -176,9 +178,7 @@ def check_message(
         out.append(_v("2SW14", "UNH", 1, 2, start, 1))
     elif f.type in rules.excluded_types:
         out.append(_v(rules.excluded_types[f.type], "UNH", 1, 2, start, 1))
-    if rules.min_version and (
-        not f.version.isdigit() or int(f.version) < rules.min_version
-    ):
+    if rules.min_version and (not is_number(f.version) or int(f.version) < rules.min_version):
         out.append(_v(rules.min_version_code, "UNH", 1, 2, start, 2))
 
     # ---- structure: order, mandatory segments, repetitions -------------------------
@@ -214,6 +214,8 @@ def check_message(
             _check_rules(f.type, tag, number, offset, els, by_tag[tag], out)
         if tag == "FKT":
             f.fkt_number, f.fkt_offset = number, offset
+        elif tag == "UNT":
+            f.unt_offset = offset
         _collect(tag, els, f)
     last = segments[-1][1][0][0] if segments else ""
     tail = slots[at + 1 :] if last == "UNT" or at + 1 < len(slots) else ()
@@ -223,6 +225,11 @@ def check_message(
         if slot.min > 0 and slot.tag != "UNT":
             out.append(_v("2SW02", slot.tag, len(segments), 0, start))
     return out, f
+
+
+def is_number(value: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts ISO 8859-1 superscripts)."""
+    return value.isascii() and value.isdigit()
 
 
 def _check_unh(els: list[list[str]], offset: int, d: Delimiters, out: list[Violation]) -> None:

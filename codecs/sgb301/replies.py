@@ -18,6 +18,7 @@ from collections.abc import Iterable
 
 import msgspec
 
+from .checker import is_number
 from .delimiters import DEFAULT, Delimiters
 from .errors import ReplyError
 from .ik import ik_valid
@@ -61,7 +62,7 @@ def _fhl(err: Violation, reference: str) -> bytes:
     place = [err.segment, str(err.segment_number) if err.segment_number else "",
              str(err.element) if err.element else "", str(err.component) if err.component
              else ""]
-    ref = reference if len(reference) == 5 and reference.isdigit() else ""
+    ref = reference if len(reference) == 5 and is_number(reference) else ""
     return segment("FHL", err.code, place, err.text[:_FHL_TEXT_MAX], ref)
 
 
@@ -86,12 +87,12 @@ def _fkt(v: MessageVerdict, report: InterchangeReport, *, test: bool) -> bytes:
     theirs = v.sender_ik if ik_valid(v.sender_ik) else ic.sender_ik
     if test:
         ours = UV_TEST_IK
-    sequence = v.sequence if len(v.sequence) == 2 and v.sequence.isdigit() else "01"
+    sequence = v.sequence if len(v.sequence) == 2 and is_number(v.sequence) else "01"
     return segment("FKT", "10", sequence, ours, theirs)
 
 
 def _version(v: MessageVerdict) -> str:
-    return v.version if len(v.version) == 2 and v.version.isdigit() and int(
+    return v.version if len(v.version) == 2 and is_number(v.version) and int(
         v.version) >= 12 else "13"
 
 
