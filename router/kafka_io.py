@@ -119,6 +119,8 @@ class KafkaSource:
             group_id=config.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
+            # Default 500 ms: with a quiet topic every batch would wait that long.
+            fetch_max_wait_ms=100,
             max_partition_fetch_bytes=MAX_RECORD_BYTES,
             fetch_max_bytes=4 * MAX_RECORD_BYTES,
         )

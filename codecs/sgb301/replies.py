@@ -24,7 +24,7 @@ from .errors import ReplyError
 from .ik import ik_valid
 from .model import InterchangeReport, MessageVerdict, Violation
 from .rules import UV_TEST_IK
-from .serializer import segment
+from .serializer import escape, segment
 from .tokenizer import iter_segments, split_elements, unescape
 
 __all__ = ["Reply", "build_reply"]
@@ -44,18 +44,33 @@ class Reply(msgspec.Struct, frozen=True):
     kinds: tuple[str, ...]
 
 
-def _segments_of(buf: bytes, v: MessageVerdict, d: Delimiters) -> dict[str, list[list[str]]]:
-    """First occurrence of each segment of a message, decoded."""
-    out: dict[str, list[list[str]]] = {}
+def _segments_of(buf: bytes, v: MessageVerdict, d: Delimiters,
+                 tags: tuple[str, ...]) -> dict[str, bytes]:
+    """First occurrence of each of ``tags`` in a message, as a segment for the reply.
+
+    With the reply's own (default) delimiters the input bytes are copied unchanged;
+    otherwise the segment is decoded and written again with the default delimiters.
+    """
+    out: dict[str, bytes] = {}
+    wanted = {t.encode("ascii") for t in tags}
     for s, e in iter_segments(buf, v.start, v.end, d):
-        els = [[unescape(c, d).decode("latin-1") for c in el] for el in
-               split_elements(buf, s, e, d)]
-        out.setdefault(els[0][0], els)
+        tag = buf[s : s + 3]
+        if tag not in wanted or tag.decode("ascii") in out:
+            continue
+        if d == DEFAULT:
+            out[tag.decode("ascii")] = buf[s : e + 1]
+        else:
+            els = [[unescape(c, d).decode("latin-1") for c in el]
+                   for el in split_elements(buf, s, e, d)]
+            out[els[0][0]] = segment(els[0][0], *els[1:])
+        if len(out) == len(wanted):
+            break
     return out
 
 
-def _echo(els: list[list[str]]) -> bytes:
-    return segment(els[0][0], *els[1:])
+def _plain(tag: str, *elements: str) -> bytes:
+    """A segment of values known to hold no service characters (digits, IKs, codes)."""
+    return ("+".join((tag, *elements)) + "'").encode("ascii")
 
 
 def _fhl(err: Violation, reference: str) -> bytes:
@@ -75,8 +90,8 @@ class _Writer:
 
     def add(self, kind: str, version: str, body: Iterable[bytes]) -> None:
         ref = f"{len(self.messages) + 1:05d}"
-        segs = [segment("UNH", ref, [kind, version, "000", "00"]), *body]
-        segs.append(segment("UNT", str(len(segs) + 1), ref))
+        segs = [_plain("UNH", ref, f"{kind}:{version}:000:00"), *body]
+        segs.append(_plain("UNT", str(len(segs) + 1), ref))
         self.messages.append(b"".join(segs))
         self.kinds.append(kind)
 
@@ -88,7 +103,7 @@ def _fkt(v: MessageVerdict, report: InterchangeReport, *, test: bool) -> bytes:
     if test:
         ours = UV_TEST_IK
     sequence = v.sequence if len(v.sequence) == 2 and is_number(v.sequence) else "01"
-    return segment("FKT", "10", sequence, ours, theirs)
+    return _plain("FKT", "10", sequence, ours, theirs)
 
 
 def _version(v: MessageVerdict) -> str:
@@ -112,39 +127,45 @@ def build_reply(
     ic = report.interchange
     if not ic.has_unb or not ik_valid(ic.sender_ik) or not ik_valid(ic.receiver_ik):
         raise ReplyError("no valid UNB sender/receiver IK to address a reply to")
+    if not report.file_errors and all(
+        v.accepted and (mode != "uv" or v.type != "AUFN") for v in report.messages
+    ):
+        return None
     d: Delimiters = ic.delimiters
     w = _Writer()
-    day = now.strftime("%Y%m%d")
+    day = f"{now.year:04d}{now.month:02d}{now.day:02d}"
     test = report.test
     if report.file_errors:
         fhl = [_fhl(e, "") for e in report.file_errors]
         for v in report.messages:
             fhl += [_fhl(e, v.reference) for e in v.errors if e.code != "1SW00"]
-        w.add("FEHL", "13", [segment("FKT", "10", "01", UV_TEST_IK if test else ic.receiver_ik,
-                                     ic.sender_ik), *fhl])
+        w.add("FEHL", "13", [_plain("FKT", "10", "01", UV_TEST_IK if test else ic.receiver_ik,
+                                    ic.sender_ik), *fhl])
     else:
         for v in report.messages:
             if not v.accepted:
-                segs = _segments_of(buf, v, d)
                 body = [_fkt(v, report, test=test or v.test)]
-                inv = segs.get("INV")
-                if inv is not None and not any(e.segment == "INV" for e in v.errors):
-                    body.append(_echo(inv))
+                if not any(e.segment == "INV" for e in v.errors):
+                    body += _segments_of(buf, v, d, ("INV",)).values()
                 body += [_fhl(e, v.reference) for e in v.errors]
                 w.add("FEHL", _version(v), body)
             elif mode == "uv" and v.type == "AUFN":
-                segs = _segments_of(buf, v, d)
-                body = [_fkt(v, report, test=False), _echo(segs["INV"])]
+                segs = _segments_of(buf, v, d, ("INV", "NAD"))
+                body = [_fkt(v, report, test=False), segs["INV"]]
                 if "NAD" in segs:
-                    body.append(_echo(segs["NAD"]))
-                body.append(segment("KOS", day, "01", day))
+                    body.append(segs["NAD"])
+                body.append(_plain("KOS", day, "01", day))
                 w.add("KOUB", _version(v), body)
     if not w.messages:
         return None
-    head = segment("UNB", ["UNOC", "3"], ic.receiver_ik, ic.sender_ik,
-                   [now.strftime("%y%m%d"), now.strftime("%H%M")], ic.reference or "00001", "",
-                   ic.application_reference if 8 <= len(ic.application_reference) <= 11
-                   else "EUVK0001", d=DEFAULT)
-    tail = segment("UNZ", str(len(w.messages)), ic.reference or "00001")
+    reference = escape(ic.reference or "00001")
+    app = ic.application_reference if 8 <= len(ic.application_reference) <= 11 else "EUVK0001"
+    head = b"".join((
+        _plain("UNB", "UNOC:3", ic.receiver_ik, ic.sender_ik,
+               f"{now.year % 100:02d}{now.month:02d}{now.day:02d}:{now.hour:02d}"
+               f"{now.minute:02d}")[:-1],
+        b"+", reference, b"++", escape(app), b"'",
+    ))
+    tail = b"UNZ+" + str(len(w.messages)).encode() + b"+" + reference + b"'"
     return Reply(ic.sender_ik, ic.receiver_ik, head + b"".join(w.messages) + tail,
                  tuple(w.kinds))

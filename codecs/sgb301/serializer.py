@@ -23,6 +23,10 @@ _FOLD = str.maketrans({"„": '"', "“": '"', "”": '"', "‚": "'", "‘": "'
 def escape(value: str, d: Delimiters = DEFAULT) -> bytes:
     """ISO 8859-1 bytes of ``value`` with every service character released."""
     raw = value.translate(_FOLD).encode("latin-1", errors="replace")
+    if d.release not in raw and d.component not in raw and d.element not in raw and (
+        d.terminator not in raw
+    ):
+        return raw
     raw = raw.replace(d.release, d.release + d.release)
     for ch in (d.component, d.element, d.terminator):
         raw = raw.replace(ch, d.release + ch)

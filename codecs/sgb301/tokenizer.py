@@ -160,19 +160,38 @@ def _skip_breaks(buf: bytes, pos: int, n: int) -> int:
     return pos
 
 
+_PREPARED = re.compile(r"\d{6}:\d{4}")
+
+
 def prepared_time(value: str) -> dt.datetime | None:
     """UNB S004 ``JJMMTT:HHMM`` as a datetime, or None if it is not a real date and time."""
-    if not re.fullmatch(r"\d{6}:\d{4}", value):
+    if len(value) != 11 or not _PREPARED.fullmatch(value):
         return None
-    try:
-        return dt.datetime.strptime(value, "%y%m%d:%H%M")
+    try:  # not strptime: ten times slower, and this runs once per interchange
+        year = int(value[0:2])
+        year += 2000 if year < 69 else 1900  # the pivot of strptime's %y
+        return dt.datetime(year, int(value[2:4]), int(value[4:6]),
+                           int(value[7:9]), int(value[9:11]))
     except ValueError:
         return None
+
+
+# The UNB of a §301 file in its usual form; anything else takes the general path.
+_UNB_PLAIN = re.compile(
+    rb"UNB\+UNOC:3\+(\d{9})\+(\d{9})\+(\d{6}:\d{4})\+(\d{5})\+\+([ -&(-*,-9;->@-~]{8,11})"
+)
 
 
 def _unb_fields(
     buf: bytes, start: int, end: int, d: Delimiters, problems: list[Violation]
 ) -> dict[str, str]:
+    m = _UNB_PLAIN.fullmatch(buf, start, end) if d is DEFAULT else None
+    if m is not None:
+        sender, receiver, prepared, reference, app = (g.decode("latin-1") for g in m.groups())
+        if ik_valid(sender) and ik_valid(receiver) and prepared_time(prepared) is not None:
+            return {"syntax": "UNOC:3", "sender_ik": sender, "receiver_ik": receiver,
+                    "prepared": prepared, "reference": reference, "password": "",
+                    "application_reference": app, "test_indicator": ""}
     els = split_elements(buf, start, end, d)
 
     def get(i: int, c: int = 0) -> str:
