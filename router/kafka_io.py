@@ -229,7 +229,9 @@ async def follow_routes(config: Config, bootstrap: str, table: RoutingTable,
                 log.info("routing table updated: %d routes", len(table.snapshot()))
                 if on_change is not None:
                     on_change(len(table.snapshot()))
-            if not loaded.is_set():
+            # The embedded broker may report end offsets too low; an empty poll at or
+            # past them is the reliable sign that the table is complete.
+            if not loaded.is_set() and not batches:
                 positions = [await consumer.position(tp) for tp in tps]
                 if all(pos >= end[tp] for pos, tp in zip(positions, tps, strict=True)):
                     loaded.set()

@@ -2,19 +2,72 @@
 
 Each ``*_main`` takes the parsed arguments and the loaded config and returns the exit
 code (0 ok, 1 partial failure, 2 usage error or broker unreachable).
+
+None of these tools ever prints or logs payload content (health data): ``send`` and
+``ingest`` report names, sizes and offsets; only ``tail --json`` prints values, because
+that is what it is asked for.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
+import logging
+import os
 import signal
+import stat
 import sys
 import threading
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal, TextIO
 
+import msgspec
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+
+from .app import configure_logging, run_async
 from .broker import EmbeddedBroker
 from .config import Config
+from .envelope import Envelope, codec_for
+from .kafka_io import MAX_RECORD_BYTES, connection_kwargs, start_with_retry
+from .pipeline import ENVELOPE_HEADER, ID_HEADER
+from .records import Header
 
-__all__ = ["bootstrap_of", "broker_main"]
+__all__ = [
+    "CONNECT_TIMEOUT",
+    "FILE_HEADER",
+    "REPLAYED_HEADER",
+    "BrokerUnreachableError",
+    "bootstrap_of",
+    "broker_main",
+    "envelope_format",
+    "ingest_main",
+    "replay_main",
+    "send_main",
+    "tail_main",
+]
+
+log = logging.getLogger("stellwerk.tools")
+
+#: Seconds ``send``/``tail``/``replay``/``ingest --once`` keep retrying to reach the broker.
+CONNECT_TIMEOUT = 10.0
+#: Seconds a replay may go without progress before it gives up (exit 2).
+REPLAY_STALL_TIMEOUT = 30.0
+#: Header naming the source record of a replayed record: ``<topic>/<partition>/<offset>``.
+REPLAYED_HEADER = "stellwerk-replayed-from"
+#: Header carrying the file name of an ingested file.
+FILE_HEADER = "stellwerk-file"
+
+EXIT_OK, EXIT_PARTIAL, EXIT_BROKER = 0, 1, 2
+Format = Literal["json", "msgpack"]
+_FORMATS: tuple[Format, Format] = ("json", "msgpack")
+
+
+class BrokerUnreachableError(Exception):
+    """The broker could not be reached within :data:`CONNECT_TIMEOUT`."""
 
 
 def bootstrap_of(args: argparse.Namespace, config: Config) -> str:
@@ -42,3 +95,667 @@ def broker_main(port: int) -> int:
     finally:
         broker.stop()
     return 0
+
+
+# ---- shared helpers -------------------------------------------------------------------
+async def _start_bounded(client: Any, what: str, timeout: float | None = None) -> None:
+    """``await client.start()``, retrying for at most ``timeout`` seconds (default
+    :data:`CONNECT_TIMEOUT`); then close the client and raise :class:`BrokerUnreachableError`.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + (CONNECT_TIMEOUT if timeout is None else timeout)
+    delay = 0.25
+    while True:
+        remaining = deadline - loop.time()
+        try:
+            await asyncio.wait_for(client.start(), max(remaining, 0.1))
+            return
+        except (KafkaError, TimeoutError, OSError) as exc:
+            if loop.time() + delay >= deadline:
+                with contextlib.suppress(Exception):
+                    await client.stop()
+                raise BrokerUnreachableError(f"{what}: broker unreachable "
+                                        f"({type(exc).__name__})") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+
+def _producer(config: Config, bootstrap: str) -> AIOKafkaProducer:
+    # acks=all, no idempotence (the embedded broker does not support it; ids are
+    # content-derived, so a duplicate is harmless downstream).
+    return AIOKafkaProducer(**connection_kwargs(config.kafka, bootstrap), acks="all",
+                            linger_ms=5, max_request_size=MAX_RECORD_BYTES,
+                            request_timeout_ms=15000)
+
+
+def _consumer(config: Config, bootstrap: str, group_id: str | None,
+              reset: str) -> AIOKafkaConsumer:
+    return AIOKafkaConsumer(**connection_kwargs(config.kafka, bootstrap), group_id=group_id,
+                            enable_auto_commit=False, auto_offset_reset=reset,
+                            fetch_max_wait_ms=100,
+                            max_partition_fetch_bytes=MAX_RECORD_BYTES,
+                            fetch_max_bytes=4 * MAX_RECORD_BYTES)
+
+
+async def _partitions(consumer: Any, topic: str) -> list[TopicPartition]:
+    """All partitions of ``topic`` from fresh metadata (empty if it does not exist).
+
+    Reads the full cluster metadata, which never auto-creates a topic.
+    """
+    cluster = await consumer._client.fetch_all_metadata()
+    parts = cluster.partitions_for_topic(topic) or set()
+    return [TopicPartition(topic, p) for p in sorted(parts)]
+
+
+async def _fetched_highwaters(consumer: Any, tps: list[TopicPartition],
+                              timeout: float = 5.0) -> dict[TopicPartition, int]:
+    """High watermarks from the first fetch responses after assignment (the consumer's
+    background fetcher sends them; nothing is consumed here). Partitions whose response
+    did not arrive within ``timeout`` are missing.
+
+    Needed because the embedded Tansu broker answers ListOffsets(latest) with the base
+    offset of the last record batch + 1, which is too low when that batch holds several
+    records; the fetch high watermark is right. With Apache Kafka both agree.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        known = {tp: hw for tp in tps if (hw := consumer.highwater(tp)) is not None}
+        if len(known) == len(tps) or loop.time() >= deadline:
+            return known
+        await asyncio.sleep(0.02)
+
+
+def _install_stop(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+
+
+def _latin1(data: bytes | None) -> str | None:
+    return None if data is None else data.decode("latin-1")
+
+
+def envelope_format(value: bytes | None, headers: Iterable[Header],
+                    default: Format = "json") -> Format | None:
+    """The format in which ``value`` decodes as a Stellwerk :class:`Envelope`, or None.
+
+    Tries the ``stellwerk-envelope`` header's format (else ``default``) first, then the
+    other one. Raw EDIFACT, mails and DLQ originals decode as neither.
+    """
+    if not value:
+        return None
+    hinted = dict(headers).get(ENVELOPE_HEADER)
+    first: Format = ("msgpack" if hinted == b"msgpack" else "json") if hinted else default
+    for fmt in (first, *(f for f in _FORMATS if f != first)):
+        try:
+            codec_for(fmt)[1].decode(value)
+        except (msgspec.DecodeError, msgspec.ValidationError, ValueError):
+            continue
+        return fmt
+    return None
+
+
+def _quiet(config: Config) -> None:
+    """Log setup of the tools: our lines on stderr; aiokafka's per-attempt connection
+    errors only at DEBUG (the tools report the outcome in one line)."""
+    configure_logging(config.log_level)
+    if config.log_level != "DEBUG":
+        logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+
+
+def _fail(message: str) -> int:
+    sys.stderr.write(f"stellwerk: {message}\n")
+    return EXIT_BROKER
+
+
+# ---- send -----------------------------------------------------------------------------
+def send_main(args: argparse.Namespace, config: Config) -> int:
+    """``stellwerk send TOPIC PATH... [--key K]``: each file becomes one record.
+
+    The value is the file's bytes unchanged, the key ``--key`` (else none). Prints
+    ``sent N record(s) to TOPIC, M acknowledged``. Exit 0 when every record was
+    acknowledged; 1 when some file could not be read or is larger than a record may be
+    (named on stderr; the others are sent); 2 when the broker is unreachable (bounded
+    retry, :data:`CONNECT_TIMEOUT` s) or did not acknowledge a record.
+    """
+    bootstrap = bootstrap_of(args, config)
+    _quiet(config)
+    key = args.key.encode() if args.key is not None else None
+    try:
+        return run_async(lambda: _send(config, bootstrap, args.topic, args.paths, key))
+    except BrokerUnreachableError as exc:
+        return _fail(str(exc))
+
+
+async def _send(config: Config, bootstrap: str, topic: str, paths: Sequence[str],
+                key: bytes | None) -> int:
+    readable: list[str] = []
+    bad = 0
+    for p in paths:
+        try:
+            st = os.stat(p)
+        except OSError as exc:
+            sys.stderr.write(f"stellwerk send: cannot read {p}: {exc.strerror}\n")
+            bad += 1
+            continue
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode):
+            sys.stderr.write(f"stellwerk send: cannot read {p}: not a regular file\n")
+            bad += 1
+            continue
+        if size > MAX_RECORD_BYTES:
+            sys.stderr.write(f"stellwerk send: {p}: {size} bytes, larger than the maximum "
+                             f"record size ({MAX_RECORD_BYTES})\n")
+            bad += 1
+            continue
+        readable.append(p)
+    sent, acked, lost = 0, 0, 0
+    if readable:
+        producer = _producer(config, bootstrap)
+        await _start_bounded(producer, "send")
+        try:
+            pending: list[tuple[str, asyncio.Future[Any]]] = []
+            for p in readable:
+                try:
+                    data = Path(p).read_bytes()
+                except OSError as exc:
+                    sys.stderr.write(f"stellwerk send: cannot read {p}: {exc.strerror}\n")
+                    bad += 1
+                    continue
+                try:
+                    pending.append((p, await producer.send(topic, data, key=key)))
+                except MessageSizeTooLargeError:
+                    sys.stderr.write(f"stellwerk send: {p}: larger than the maximum record "
+                                     "size\n")
+                    bad += 1
+                    continue
+                except KafkaError as exc:
+                    sys.stderr.write(f"stellwerk send: {p}: not sent: {type(exc).__name__}\n")
+                    lost += 1
+                    continue
+                sent += 1
+            results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
+            for (p, _), res in zip(pending, results, strict=True):
+                if isinstance(res, BaseException):
+                    sys.stderr.write(f"stellwerk send: {p}: not acknowledged: "
+                                     f"{type(res).__name__}\n")
+                    lost += 1
+                else:
+                    acked += 1
+        finally:
+            await producer.stop()
+    sys.stdout.write(f"sent {sent} record(s) to {topic}, {acked} acknowledged\n")
+    if lost:
+        return EXIT_BROKER
+    return EXIT_PARTIAL if bad else EXIT_OK
+
+
+# ---- tail -----------------------------------------------------------------------------
+def tail_main(args: argparse.Namespace, config: Config) -> int:
+    """``stellwerk tail TOPIC [--from-beginning] [--max N] [--timeout S] [--json]``.
+
+    Reads every partition of TOPIC without a consumer group (nothing is committed, the
+    router's group is never disturbed), from the end (default) or the beginning.
+
+    With ``--json`` one JSON object per line::
+
+        {"topic": str, "partition": int, "offset": int, "key": str | null,
+         "headers": {name: str}, "value": object | str | null}
+
+    ``key`` and header values are the bytes as ISO 8859-1 strings (a repeated header
+    name keeps its last value). ``value`` is the decoded envelope (a JSON object) when
+    the record value is a Stellwerk envelope (json or msgpack: the
+    ``stellwerk-envelope`` header's format, else ``output_format``, else the other);
+    otherwise (DLQ originals, FEHL/KOUB replies, raw inbound records) the raw bytes as an
+    ISO 8859-1 string; null for a record without value.
+
+    Without ``--json`` one short line per record (topic/partition/offset, key, id, type,
+    verdict, size) and never the payload.
+
+    Stops after ``--max`` records or ``--timeout`` seconds without a new record (exit 0),
+    otherwise at Ctrl-C/SIGTERM (exit 0). A line ``tailing …`` on stderr tells when the
+    start positions are fixed. Partitions added while tailing are not followed.
+    """
+    bootstrap = bootstrap_of(args, config)
+    if args.max < 0 or args.timeout < 0:
+        return _fail("tail: --max and --timeout must not be negative")
+    _quiet(config)
+    try:
+        return run_async(lambda: _tail(args, config, bootstrap, sys.stdout))
+    except BrokerUnreachableError as exc:
+        return _fail(str(exc))
+
+
+def _tail_object(r: Any, default: Format) -> dict[str, Any]:
+    headers = tuple(r.headers or ())
+    value: Any = _latin1(r.value)
+    fmt = envelope_format(r.value, headers, default)
+    if fmt is not None:
+        value = (msgspec.msgpack.decode(r.value) if fmt == "msgpack"
+                 else msgspec.json.decode(r.value))
+    return {"topic": r.topic, "partition": r.partition, "offset": r.offset,
+            "key": _latin1(r.key), "headers": {k: _latin1(v) for k, v in headers},
+            "value": value}
+
+
+def _tail_line(r: Any, default: Format) -> str:
+    headers = dict(r.headers or ())
+    rid = headers.get(ID_HEADER, b"-").decode("latin-1")
+    mtype = headers.get("stellwerk-type", b"-").decode("latin-1")
+    verdict = headers.get("stellwerk-verdict", b"-").decode("latin-1")
+    fmt = envelope_format(r.value, headers.items(), default)
+    if fmt is not None:
+        env: Envelope = codec_for(fmt)[1].decode(r.value)
+        rid, mtype, verdict = env.id, env.type, env.verdict
+    key = "-" if r.key is None else r.key.decode("latin-1")
+    size = 0 if r.value is None else len(r.value)
+    return (f"{r.topic}/{r.partition}/{r.offset} key={key} id={rid} type={mtype} "
+            f"verdict={verdict} bytes={size}\n")
+
+
+async def _tail(args: argparse.Namespace, config: Config, bootstrap: str,
+                out: TextIO) -> int:
+    stop = asyncio.Event()
+    _install_stop(stop)
+    loop = asyncio.get_running_loop()
+    consumer = _consumer(config, bootstrap, None,
+                         "earliest" if args.from_beginning else "latest")
+    await _start_bounded(consumer, "tail")
+    default = config.output_format
+    limit, timeout = int(args.max), float(args.timeout)
+    count = 0
+    last = loop.time()
+
+    def idle_left() -> float:
+        return timeout - (loop.time() - last) if timeout else 1.0
+
+    try:
+        tps = await _partitions(consumer, args.topic)
+        if not tps:
+            sys.stderr.write(f"stellwerk tail: topic {args.topic} does not exist (yet); "
+                             "waiting\n")
+        while not tps and not stop.is_set() and idle_left() > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(1.0, idle_left()))
+            tps = await _partitions(consumer, args.topic)
+        if not tps:
+            return EXIT_OK
+        consumer.assign(tps)
+        if args.from_beginning:
+            await consumer.seek_to_beginning(*tps)
+        else:
+            await consumer.seek_to_end(*tps)
+            for tp, hw in (await _fetched_highwaters(consumer, tps)).items():
+                if hw > await consumer.position(tp):
+                    consumer.seek(tp, hw)
+        for tp in tps:
+            await consumer.position(tp)  # fixes the start positions now
+        sys.stderr.write(f"stellwerk tail: tailing {args.topic} ({len(tps)} partitions) "
+                         f"from the {'beginning' if args.from_beginning else 'end'}\n")
+        sys.stderr.flush()
+        while not stop.is_set() and (not limit or count < limit):
+            wait = idle_left()
+            if wait <= 0:
+                break
+            want = min(500, limit - count) if limit else 500
+            try:
+                batches = await consumer.getmany(timeout_ms=int(min(wait, 0.5) * 1000),
+                                                 max_records=want)
+            except KafkaError as exc:
+                log.warning("tail: fetch failed (%s)", type(exc).__name__)
+                await asyncio.sleep(0.5)
+                continue
+            records = sorted((r for rs in batches.values() for r in rs),
+                             key=lambda r: (r.timestamp, r.partition, r.offset))
+            if not records:
+                continue
+            last = loop.time()
+            for r in records[: (limit - count) if limit else None]:
+                if args.json:
+                    out.write(orjson.dumps(_tail_object(r, default)).decode() + "\n")
+                else:
+                    out.write(_tail_line(r, default))
+                count += 1
+            out.flush()
+    finally:
+        await consumer.stop()
+    return EXIT_OK
+
+
+# ---- replay ---------------------------------------------------------------------------
+def replay_main(args: argparse.Namespace, config: Config) -> int:
+    """``stellwerk replay --from TOPIC [--to TOPIC]``: re-inject held records after a fix.
+
+    Reads ``--from`` where the group ``stellwerk-replay.<TOPIC>`` left off (first time:
+    the beginning) up to the end offsets taken at start (the larger of ListOffsets and
+    the first fetch's high watermark, see :func:`_fetched_highwaters`), and produces each record to
+    ``--to`` (default: the configured inbound topic) with the same key, value and headers
+    plus ``stellwerk-replayed-from: <topic>/<partition>/<offset>`` (replacing an older
+    one). A value that is a Stellwerk envelope (``s301.unroutable`` etc., never on the
+    DLQ) also gets ``stellwerk-envelope: json|msgpack`` so the router routes it again and
+    it keeps its id; DLQ records (original bytes) go back unchanged and are processed
+    again (same content, same ids). The group's offsets are committed per batch, only
+    after every record of the batch was acknowledged, so running replay twice replays
+    nothing twice (a crash in between replays the last batch again: at-least-once).
+
+    Prints ``replayed N record(s) from X to Y``. Exit 0; 2 when the broker is unreachable,
+    the source topic does not exist or a batch is not acknowledged.
+    """
+    bootstrap = bootstrap_of(args, config)
+    target = args.target or config.topics.inbound
+    _quiet(config)
+    try:
+        return run_async(lambda: _replay(config, bootstrap, args.source, target))
+    except BrokerUnreachableError as exc:
+        return _fail(str(exc))
+
+
+def replay_headers(headers: Iterable[Header], source: str, partition: int, offset: int,
+                   fmt: Format | None) -> list[Header]:
+    """The headers of a replayed record: the original ones plus provenance (and the
+    envelope format when the value is an envelope)."""
+    out = [(k, v) for k, v in headers if k not in (REPLAYED_HEADER, ENVELOPE_HEADER)]
+    out.append((REPLAYED_HEADER, f"{source}/{partition}/{offset}".encode()))
+    if fmt is not None:
+        out.append((ENVELOPE_HEADER, fmt.encode()))
+    return out
+
+
+async def _replay(config: Config, bootstrap: str, source: str, target: str) -> int:
+    loop = asyncio.get_running_loop()
+    consumer = _consumer(config, bootstrap, f"stellwerk-replay.{source}", "earliest")
+    producer = _producer(config, bootstrap)
+    await _start_bounded(consumer, "replay")
+    try:
+        await _start_bounded(producer, "replay")
+    except BrokerUnreachableError:
+        await consumer.stop()
+        raise
+    is_dlq = source == config.topics.dlq
+    replayed = 0
+    try:
+        tps = await _partitions(consumer, source)
+        if not tps:
+            return _fail(f"replay: topic {source} does not exist")
+        consumer.assign(tps)
+        end = await consumer.end_offsets(tps)
+        for tp in tps:
+            committed = await consumer.committed(tp)
+            if committed is None:
+                await consumer.seek_to_beginning(tp)
+            else:
+                consumer.seek(tp, committed)
+        for tp, hw in (await _fetched_highwaters(consumer, tps)).items():
+            end[tp] = max(end[tp], hw)
+        pending = {tp for tp in tps if await consumer.position(tp) < end[tp]}
+        progress = loop.time()
+        while pending:
+            if loop.time() - progress > REPLAY_STALL_TIMEOUT:
+                return _fail(f"replay: no progress for {REPLAY_STALL_TIMEOUT:.0f}s; "
+                             f"{replayed} record(s) replayed and committed so far")
+            try:
+                batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=500)
+            except KafkaError as exc:
+                log.warning("replay: fetch failed (%s)", type(exc).__name__)
+                await asyncio.sleep(0.5)
+                continue
+            futures: list[asyncio.Future[Any]] = []
+            commit: dict[TopicPartition, int] = {}
+            for tp, records in batches.items():
+                for r in records:
+                    if r.offset >= end[tp]:
+                        break
+                    headers = tuple(r.headers or ())
+                    fmt = None if is_dlq else envelope_format(r.value, headers,
+                                                              config.output_format)
+                    futures.append(await producer.send(
+                        target, r.value, key=r.key,
+                        headers=replay_headers(headers, source, r.partition, r.offset, fmt)))
+                    commit[tp] = r.offset + 1
+                if await consumer.position(tp) >= end[tp]:
+                    commit[tp] = end[tp]
+                    pending.discard(tp)
+            if futures:
+                try:
+                    await asyncio.gather(*futures)
+                except KafkaError as exc:
+                    return _fail(f"replay: not acknowledged ({type(exc).__name__}); "
+                                 f"{replayed} record(s) replayed and committed before")
+                replayed += len(futures)
+            if commit:
+                await consumer.commit(commit)
+                progress = loop.time()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    sys.stdout.write(f"replayed {replayed} record(s) from {source} to {target}\n")
+    return EXIT_OK
+
+
+# ---- ingest ---------------------------------------------------------------------------
+INGEST_BATCH_FILES = 100
+INGEST_BATCH_BYTES = 64 * 1024 * 1024
+_SUBDIRS = ("done", "failed")
+
+
+def ingest_main(args: argparse.Namespace, config: Config) -> int:
+    """``stellwerk ingest dir PATH [--topic T] [--once] [--interval S]``.
+
+    The file-drop edge of a transport gateway. Every ``--interval`` seconds PATH is
+    listed; a file is *complete* when its size and modification time did not change
+    between two polls (``--once``: every file present is complete). Names starting with
+    ``.`` or ending in ``.tmp``/``.part`` are ignored (write under such a name, then
+    rename). Each complete file is sent as one record to ``--topic`` (default: the
+    configured inbound topic): value = the bytes unchanged, no key (the router keys its
+    outputs), header ``stellwerk-file: <name>``.
+
+    A file is moved to ``PATH/done/`` only after the broker acknowledged it; a name that
+    is taken there gets a numeric suffix before the extension (``a.edi`` → ``a.1.edi``).
+    An entry that cannot be read (a directory, a broken symbolic link, a FIFO, an
+    unreadable or oversized file) goes to ``PATH/failed/`` with ``<name>.reason.txt``;
+    a file that vanished is skipped. Delivery is at-least-once: a file stays in PATH until
+    acknowledged, so a restart sends it again; if the process dies between the
+    acknowledgement and the move the file is sent a second time on restart (identical
+    content gives identical ids downstream, so consumers deduplicate).
+
+    Logs file name, size, partition and offset to stderr, never content. Runs until
+    SIGTERM/SIGINT (finishing the current batch first; exit 0) and waits for the broker
+    while it is unreachable. ``--once``: send what is there now and exit 0 (also when
+    files went to failed/); 2 when the broker is unreachable (bounded retry) or did not
+    acknowledge every file, or PATH is not a directory.
+    """
+    if args.ingest_kind != "dir":
+        return _fail(f"ingest: unknown kind {args.ingest_kind!r}")
+    bootstrap = bootstrap_of(args, config)
+    root = Path(args.path)
+    if not root.is_dir():
+        return _fail(f"ingest: {root} is not a directory")
+    if args.interval <= 0:
+        return _fail("ingest: --interval must be positive")
+    _quiet(config)
+    topic = args.topic or config.topics.inbound
+    try:
+        return run_async(lambda: _ingest(config, bootstrap, root, topic, args.once,
+                                         float(args.interval)))
+    except BrokerUnreachableError as exc:
+        return _fail(str(exc))
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith(".") or name.endswith((".tmp", ".part"))
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    """(size, mtime ns) of the file (or of the link itself when it is broken)."""
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            return None
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def _scan(root: Path, previous: dict[str, tuple[int, int]], once: bool
+          ) -> tuple[list[str], dict[str, tuple[int, int]]]:
+    """Complete names (oldest first) and the signatures seen now."""
+    current: dict[str, tuple[int, int]] = {}
+    for entry in os.scandir(root):
+        name = entry.name
+        if _ignored(name) or (name in _SUBDIRS and entry.is_dir(follow_symlinks=False)):
+            continue
+        sig = _signature(root / name)
+        if sig is not None:
+            current[name] = sig
+    complete = [n for n, sig in current.items() if once or previous.get(n) == sig]
+    complete.sort(key=lambda n: (current[n][1], n))
+    return complete, current
+
+
+def _unique(directory: Path, name: str) -> Path:
+    """``directory/name``, or with ``.1``, ``.2`` … before the extension if taken."""
+    target = directory / name
+    if not os.path.lexists(target):
+        return target
+    base = Path(name)
+    stem, ext = (base.stem, base.suffix) if base.stem else (name, "")
+    n = 1
+    while os.path.lexists(target := directory / f"{stem}.{n}{ext}"):
+        n += 1
+    return target
+
+
+class _Ingest:
+    """One watched directory: reads, sends, moves."""
+
+    def __init__(self, producer: Any, root: Path, topic: str) -> None:
+        self.producer = producer
+        self.root = root
+        self.topic = topic
+        self.done = root / "done"
+        self.failed = root / "failed"
+        self.done.mkdir(exist_ok=True)
+        self.failed.mkdir(exist_ok=True)
+
+    def fail(self, name: str, reason: str) -> None:
+        target = _unique(self.failed, name)
+        Path(f"{target}.reason.txt").write_text(f"{name}: {reason}\n", encoding="utf-8")
+        try:
+            os.rename(self.root / name, target)
+        except FileNotFoundError:  # vanished meanwhile: nothing to keep
+            Path(f"{target}.reason.txt").unlink(missing_ok=True)
+            return
+        log.warning("ingest: %s → failed/%s: %s", name, target.name, reason)
+
+    def read(self, name: str) -> bytes | None:
+        """The file's bytes; None (after moving it to failed/) if it cannot be read,
+        None if it vanished."""
+        path = self.root / name
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            if os.path.lexists(path):
+                self.fail(name, "broken symbolic link")
+            return None
+        except OSError as exc:
+            self.fail(name, f"cannot stat: {exc.strerror}")
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
+            self.fail(name, f"cannot be sent: {kind}")
+            return None
+        if st.st_size > MAX_RECORD_BYTES:
+            self.fail(name, f"{st.st_size} bytes, larger than the maximum record size "
+                            f"({MAX_RECORD_BYTES})")
+            return None
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.fail(name, f"cannot read: {exc.strerror}")
+            return None
+
+    async def ship(self, names: list[str]) -> int:
+        """Send ``names`` in batches; returns how many could not be sent (broker)."""
+        undelivered = 0
+        i = 0
+        while i < len(names):
+            batch: list[tuple[str, int, asyncio.Future[Any]]] = []
+            size = 0
+            while i < len(names) and len(batch) < INGEST_BATCH_FILES \
+                    and size < INGEST_BATCH_BYTES:
+                name = names[i]
+                i += 1
+                data = self.read(name)
+                if data is None:
+                    continue
+                try:
+                    fut = await self.producer.send(
+                        self.topic, data, key=None, headers=[(FILE_HEADER, os.fsencode(name))])
+                except MessageSizeTooLargeError:
+                    self.fail(name, "larger than the maximum record size")
+                    continue
+                except KafkaError as exc:
+                    log.warning("ingest: %s not sent (%s); kept for the next poll", name,
+                                type(exc).__name__)
+                    undelivered += 1
+                    continue
+                batch.append((name, len(data), fut))
+                size += len(data)
+            results = await asyncio.gather(*(f for _, _, f in batch), return_exceptions=True)
+            for (name, n, _), res in zip(batch, results, strict=True):
+                if isinstance(res, MessageSizeTooLargeError):
+                    self.fail(name, "the broker refused it as too large")
+                elif isinstance(res, BaseException):
+                    log.warning("ingest: %s not acknowledged (%s); kept for the next poll",
+                                name, type(res).__name__)
+                    undelivered += 1
+                else:
+                    target = _unique(self.done, name)
+                    try:
+                        os.rename(self.root / name, target)
+                    except OSError as exc:  # sent, but stays: sent again (at-least-once)
+                        log.error("ingest: %s sent but not moved to done/ (%s)", name,
+                                  exc.strerror)
+                        continue
+                    log.info("ingest: %s (%d bytes) → %s/%d@%d, done/%s", name, n,
+                             self.topic, res.partition, res.offset, target.name)
+        return undelivered
+
+
+async def _ingest(config: Config, bootstrap: str, root: Path, topic: str, once: bool,
+                  interval: float) -> int:
+    stop = asyncio.Event()
+    _install_stop(stop)
+    producer = _producer(config, bootstrap)
+    if once:
+        await _start_bounded(producer, "ingest")
+    else:
+        try:
+            await start_with_retry(producer, "ingest", stop)
+        except KafkaError:  # stopped while the broker was unreachable
+            return EXIT_OK
+    undelivered = 0
+    try:
+        job = _Ingest(producer, root, topic)
+        log.info("ingest: watching %s → %s%s", root, topic,
+                 " (once)" if once else f" every {interval:g}s")
+        seen: dict[str, tuple[int, int]] = {}
+        while not stop.is_set():
+            complete, seen = _scan(root, seen, once)
+            undelivered = await job.ship(complete) if complete else 0
+            if once:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)
+    finally:
+        await producer.stop()
+    if undelivered:
+        return _fail(f"ingest: {undelivered} file(s) not acknowledged; they stay in {root}")
+    return EXIT_OK

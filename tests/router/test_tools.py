@@ -1,0 +1,404 @@
+"""``stellwerk send / tail / replay / ingest`` against the real embedded broker.
+
+Every test uses its own topic names (uuid suffix), so tests share the session broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from router import tools
+from router.broker import EmbeddedBroker, free_port
+from router.cli import main
+from router.config import load_config
+from router.envelope import Envelope, SourceRef, codec_for
+from router.pipeline import ENVELOPE_HEADER, ID_HEADER, Pipeline
+from router.records import InRecord
+
+Header = tuple[str, bytes]
+
+
+def topic(prefix: str = "t") -> str:
+    return f"{prefix}.{uuid.uuid4().hex[:10]}"
+
+
+def produce(bootstrap: str, name: str,
+            records: list[tuple[bytes | None, bytes, list[Header]]]) -> None:
+    """Produce (key, value, headers) records in one batch, await every ack."""
+
+    async def run() -> None:
+        p = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=20)
+        await p.start()
+        try:
+            futs = [await p.send(name, v, key=k, headers=h) for k, v, h in records]
+            await asyncio.gather(*futs)
+        finally:
+            await p.stop()
+
+    asyncio.run(run())
+
+
+def tail_json(capsys: pytest.CaptureFixture[str], bootstrap: str, name: str,
+              *extra: str, timeout: str = "1") -> list[dict[str, Any]]:
+    """Every record of ``name`` (from the beginning) as the ``tail --json`` objects."""
+    capsys.readouterr()
+    rc = main(["tail", "--bootstrap", bootstrap, name, "--from-beginning", "--timeout",
+               timeout, "--json", *extra])
+    assert rc == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def envelope(receiver_ik: str = "120591481", ident: str = "") -> Envelope:
+    raw = "UNH+1+AUFN:14:000:00'FKT+10+01+260326822+109876543'UNT+3+1'"
+    return Envelope(id=ident or f"s301:260326822:{uuid.uuid4().hex[:6]}:1:0011223344556677",
+                    type="AUFN", version="14", reference="1", sender_ik="260326822",
+                    receiver_ik=receiver_ik, case="4711", verdict="accepted", errors=[],
+                    source=SourceRef("s301.inbound", 0, 7), message=1, interchange="00042",
+                    test=False, raw=raw, route="")
+
+
+def cli(*args: str, env: dict[str, str] | None = None,
+        timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "router.cli", *args], capture_output=True,
+                          text=True, timeout=timeout, check=False,
+                          env={**os.environ, **(env or {})})
+
+
+# ---- send + tail ----------------------------------------------------------------------
+def test_send_tail_round_trip(broker: EmbeddedBroker, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    name = topic("send")
+    payloads = [b"UNA:+.? 'UNB+UNOC:3+260326822+120591481'", b"\x00\xe4\xf6\xfc\xff bin",
+                b""]
+    paths = []
+    for i, data in enumerate(payloads):
+        (p := tmp_path / f"f{i}.edi").write_bytes(data)
+        paths.append(str(p))
+    rc = main(["send", "--bootstrap", broker.bootstrap, name, *paths, "--key", "260326822"])
+    assert rc == 0
+    assert capsys.readouterr().out == f"sent 3 record(s) to {name}, 3 acknowledged\n"
+
+    start = time.monotonic()
+    got = tail_json(capsys, broker.bootstrap, name, timeout="1")
+    assert time.monotonic() - start < 8  # --timeout ends it
+    assert len(got) == 3
+    by_value = {r["value"].encode("latin-1"): r for r in got}
+    assert set(by_value) == set(payloads)  # bytes unchanged
+    for r in got:
+        assert set(r) == {"topic", "partition", "offset", "key", "headers", "value"}
+        assert r["topic"] == name and r["key"] == "260326822" and r["headers"] == {}
+        assert isinstance(r["partition"], int) and isinstance(r["offset"], int)
+    # same key → one partition, offsets in send order
+    assert len({r["partition"] for r in got}) == 1
+    assert [r["value"].encode("latin-1") for r in sorted(got, key=lambda r: r["offset"])] \
+        == payloads
+
+    capsys.readouterr()
+    assert main(["tail", "--bootstrap", broker.bootstrap, name, "--from-beginning",
+                 "--max", "2", "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+
+
+def test_send_reports_unreadable_files_and_sends_the_rest(
+        broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = topic("send")
+    (good := tmp_path / "good.edi").write_bytes(b"payload")
+    (adir := tmp_path / "adir").mkdir()
+    missing = tmp_path / "missing.edi"
+    rc = main(["send", "--bootstrap", broker.bootstrap, name, str(missing), str(good),
+               str(adir)])
+    assert rc == 1
+    cap = capsys.readouterr()
+    assert cap.out == f"sent 1 record(s) to {name}, 1 acknowledged\n"
+    assert str(missing) in cap.err and str(adir) in cap.err and str(good) not in cap.err
+    got = tail_json(capsys, broker.bootstrap, name)
+    assert [(r["key"], r["value"]) for r in got] == [(None, "payload")]
+
+
+def test_send_unreachable_broker_exits_2_quickly(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools, "CONNECT_TIMEOUT", 1.0)
+    (f := tmp_path / "a.edi").write_bytes(b"x")
+    start = time.monotonic()
+    rc = main(["send", "--bootstrap", f"127.0.0.1:{free_port()}", "t", str(f)])
+    assert rc == 2
+    assert time.monotonic() - start < 5
+    cap = capsys.readouterr()
+    assert "unreachable" in cap.err and "Traceback" not in cap.err
+
+
+@pytest.mark.slow
+def test_send_unreachable_broker_default_retry_is_bounded(tmp_path: Path) -> None:
+    (f := tmp_path / "a.edi").write_bytes(b"x")
+    start = time.monotonic()
+    res = cli("send", "--bootstrap", f"127.0.0.1:{free_port()}", "t", str(f), timeout=40)
+    assert res.returncode == 2
+    assert time.monotonic() - start < 20
+    assert "unreachable" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str],
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STELLWERK_KAFKA_BOOTSTRAP", raising=False)
+    with pytest.raises(SystemExit) as exc:
+        main(["send", "t", "x"])  # no broker given
+    assert exc.value.code == 2
+    with pytest.raises(SystemExit) as exc:
+        main(["send", "--bootstrap", "127.0.0.1:1", "t"])  # no PATH
+    assert exc.value.code == 2
+
+
+def test_tail_decodes_envelopes_and_keeps_raw_values(
+        broker: EmbeddedBroker, capsys: pytest.CaptureFixture[str]) -> None:
+    name = topic("env")
+    enc_json, _ = codec_for("json")
+    enc_mp, _ = codec_for("msgpack")
+    env_a, env_b = envelope(), envelope()
+    fehl = b"UNA:+.? 'UNB+UNOC:3+120591481+260326822'UNH+1+FEHL:09:001:UV'\xe4'"
+    produce(broker.bootstrap, name, [
+        (b"120591481", enc_json.encode(env_a), [(ID_HEADER, env_a.id.encode())]),
+        (b"120591481", enc_mp.encode(env_b), [(ENVELOPE_HEADER, b"msgpack")]),
+        (b"260326822", fehl, [(ID_HEADER, b"reply:1")]),
+        (None, b"\x00not an interchange", []),
+    ])
+    got = tail_json(capsys, broker.bootstrap, name)
+    assert len(got) == 4
+    envs = {r["value"]["id"]: r for r in got if isinstance(r["value"], dict)}
+    raws = {r["key"]: r for r in got if isinstance(r["value"], str)}
+    assert set(envs) == {env_a.id, env_b.id} and set(raws) == {"260326822", None}
+    assert envs[env_a.id]["value"] == msgspec.to_builtins(env_a)
+    assert envs[env_a.id]["headers"] == {ID_HEADER: env_a.id}
+    assert envs[env_b.id]["value"] == msgspec.to_builtins(env_b)  # msgpack, by header
+    assert envs[env_b.id]["value"]["raw"] == env_b.raw  # already a latin-1 string
+    assert raws["260326822"]["value"].encode("latin-1") == fehl
+    assert raws[None]["value"] == "\x00not an interchange"
+
+    # human lines: metadata only, never the payload
+    capsys.readouterr()
+    assert main(["tail", "--bootstrap", broker.bootstrap, name, "--from-beginning",
+                 "--max", "4"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 4
+    text = "\n".join(lines)
+    assert env_a.id in text and env_b.id in text and "type=AUFN" in text
+    assert "UNH" not in text and "FKT" not in text and "not an interchange" not in text
+
+
+@pytest.mark.slow
+def test_tail_starts_at_the_end(broker: EmbeddedBroker, tmp_path: Path) -> None:
+    name = topic("end")
+    # several records in one batch: the embedded broker under-reports ListOffsets then
+    produce(broker.bootstrap, name, [(b"k", f"old {i}".encode(), []) for i in range(5)])
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "router.cli", "tail", "--bootstrap", broker.bootstrap, name,
+         "--json", "--timeout", "2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()  # positions are fixed once this is printed
+        assert "tailing" in line and "from the end" in line
+        produce(broker.bootstrap, name, [(b"k", b"new", [])])
+        out, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert [json.loads(x)["value"] for x in out.splitlines()] == ["new"]
+
+
+# ---- replay ---------------------------------------------------------------------------
+def test_replay_moves_records_once(broker: EmbeddedBroker,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    src, dst = topic("held"), topic("again")
+    originals = [(f"k{i}".encode(), f"value {i}".encode(), [("x-h", f"{i}".encode())])
+                 for i in range(4)]
+    produce(broker.bootstrap, src, originals)
+    assert main(["replay", "--bootstrap", broker.bootstrap, "--from", src, "--to", dst]) == 0
+    assert capsys.readouterr().out == f"replayed 4 record(s) from {src} to {dst}\n"
+
+    source = {r["value"]: r for r in tail_json(capsys, broker.bootstrap, src)}
+    got = tail_json(capsys, broker.bootstrap, dst)
+    assert sorted(r["value"] for r in got) == sorted(v.decode() for _, v, _ in originals)
+    for r in got:
+        s = source[r["value"]]
+        assert r["key"] == s["key"]
+        assert r["headers"] == {**s["headers"],
+                                tools.REPLAYED_HEADER: f"{src}/{s['partition']}/{s['offset']}"}
+        assert ENVELOPE_HEADER not in r["headers"]
+
+    # the replay group remembers: a second run replays nothing
+    assert main(["replay", "--bootstrap", broker.bootstrap, "--from", src, "--to", dst]) == 0
+    assert capsys.readouterr().out == f"replayed 0 record(s) from {src} to {dst}\n"
+    # only what arrived since
+    produce(broker.bootstrap, src, [(None, b"late", [])])
+    assert main(["replay", "--bootstrap", broker.bootstrap, "--from", src, "--to", dst]) == 0
+    assert capsys.readouterr().out == f"replayed 1 record(s) from {src} to {dst}\n"
+    assert len(tail_json(capsys, broker.bootstrap, dst)) == 5
+
+
+def test_replay_of_envelopes_marks_them_for_rerouting(
+        broker: EmbeddedBroker, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    src, inbound, dlq = topic("unroutable"), topic("inbound"), topic("dlq")
+    monkeypatch.setenv("STELLWERK_TOPICS_INBOUND", inbound)  # the default --to
+    monkeypatch.setenv("STELLWERK_TOPICS_DLQ", dlq)
+    enc_json, _ = codec_for("json")
+    enc_mp, _ = codec_for("msgpack")
+    env_a, env_b = envelope("109876543"), envelope("109876543")
+    reply = b"UNA:+.? 'UNB+UNOC:3+120591481+260326822'UNH+1+FEHL:09:001:UV'"
+    produce(broker.bootstrap, src, [
+        (b"109876543", enc_json.encode(env_a), [(ID_HEADER, env_a.id.encode())]),
+        (b"109876543", enc_mp.encode(env_b), [(ID_HEADER, env_b.id.encode())]),
+        (b"260326822", reply, [(ID_HEADER, b"reply:1")]),  # raw EDIFACT, not an envelope
+    ])
+    assert main(["replay", "--bootstrap", broker.bootstrap, "--from", src]) == 0
+    assert capsys.readouterr().out == f"replayed 3 record(s) from {src} to {inbound}\n"
+    got = {r["headers"][ID_HEADER]: r for r in tail_json(capsys, broker.bootstrap, inbound)}
+    assert got[env_a.id]["headers"][ENVELOPE_HEADER] == "json"
+    assert got[env_b.id]["headers"][ENVELOPE_HEADER] == "msgpack"
+    assert ENVELOPE_HEADER not in got["reply:1"]["headers"]
+    assert got["reply:1"]["value"].encode("latin-1") == reply
+
+    # the router routes the replayed envelope with the new route and keeps its id
+    config = load_config(None, env={"STELLWERK_ROUTES": '{"109876543": "carrier.x"}'})
+    rec = got[env_b.id]
+    headers = tuple((k, v.encode("latin-1")) for k, v in rec["headers"].items())
+    out = Pipeline(config).process(InRecord(inbound, rec["partition"], rec["offset"],
+                                            b"109876543", enc_mp.encode(env_b), 0, headers))
+    assert [(o.topic, o.kind, dict(o.headers)[ID_HEADER]) for o in out] == [
+        ("carrier.x", "routed", env_b.id.encode())]
+
+    # DLQ records (original bytes) go back unchanged, never marked as envelopes
+    produce(broker.bootstrap, dlq, [(b"k", enc_json.encode(env_a), [(ID_HEADER, b"dlq:1")])])
+    assert main(["replay", "--bootstrap", broker.bootstrap, "--from", dlq]) == 0
+    assert capsys.readouterr().out == f"replayed 1 record(s) from {dlq} to {inbound}\n"
+    back = [r for r in tail_json(capsys, broker.bootstrap, inbound)
+            if r["headers"].get(ID_HEADER) == "dlq:1"]
+    assert len(back) == 1 and ENVELOPE_HEADER not in back[0]["headers"]
+    assert back[0]["headers"][tools.REPLAYED_HEADER].startswith(f"{dlq}/")
+
+
+def test_replay_of_a_missing_topic_exits_2(broker: EmbeddedBroker,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", "--bootstrap", broker.bootstrap, "--from", topic("nope")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+
+
+# ---- ingest ---------------------------------------------------------------------------
+def test_ingest_once_sends_each_file_once_and_survives_restart(
+        broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="stellwerk.tools")
+    name = topic("ingest")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    files = {"a.edi": b"UNB a", "b.edi": b"UNB b \xe4", "c.eml": b"From: x\r\n\r\n"}
+    for n, data in files.items():
+        (drop / n).write_bytes(data)
+    for n in (".hidden", "d.edi.tmp", "e.edi.part"):
+        (drop / n).write_bytes(b"not yet")
+    args = ["ingest", "dir", str(drop), "--topic", name, "--once",
+            "--bootstrap", broker.bootstrap]
+    assert main(args) == 0
+    assert "a.edi (5 bytes)" in caplog.text and "UNB a" not in caplog.text  # never content
+    assert sorted(p.name for p in (drop / "done").iterdir()) == sorted(files)
+    assert sorted(p.name for p in drop.iterdir()) == sorted(
+        [".hidden", "d.edi.tmp", "e.edi.part", "done", "failed"])
+
+    # restart: nothing left to send
+    assert main(args) == 0
+    got = tail_json(capsys, broker.bootstrap, name)
+    assert len(got) == 3
+    assert {r["headers"][tools.FILE_HEADER]: r["value"].encode("latin-1") for r in got} == files
+    assert all(r["key"] is None for r in got)
+
+    # the same name again: sent, kept next to the first one
+    (drop / "a.edi").write_bytes(b"UNB a second")
+    assert main(args) == 0
+    assert (drop / "done" / "a.edi").read_bytes() == b"UNB a"
+    assert (drop / "done" / "a.1.edi").read_bytes() == b"UNB a second"
+    assert len(tail_json(capsys, broker.bootstrap, name)) == 4
+
+
+def test_ingest_moves_unreadable_entries_to_failed(
+        broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = topic("ingest")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    (drop / "ok.edi").write_bytes(b"fine")
+    (drop / "adir").mkdir()
+    (drop / "dangling.edi").symlink_to(tmp_path / "gone")
+    assert main(["ingest", "dir", str(drop), "--topic", name, "--once",
+                 "--bootstrap", broker.bootstrap]) == 0
+    failed = drop / "failed"
+    assert sorted(p.name for p in failed.iterdir()) == [
+        "adir", "adir.reason.txt", "dangling.edi", "dangling.edi.reason.txt"]
+    assert "directory" in (failed / "adir.reason.txt").read_text()
+    assert "symbolic link" in (failed / "dangling.edi.reason.txt").read_text()
+    assert [p.name for p in (drop / "done").iterdir()] == ["ok.edi"]
+    assert [r["value"] for r in tail_json(capsys, broker.bootstrap, name)] == ["fine"]
+
+
+def test_ingest_once_unreachable_broker_keeps_files(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools, "CONNECT_TIMEOUT", 1.0)
+    (tmp_path / "a.edi").write_bytes(b"x")
+    assert main(["ingest", "dir", str(tmp_path), "--once",
+                 "--bootstrap", f"127.0.0.1:{free_port()}"]) == 2
+    assert (tmp_path / "a.edi").exists()
+    assert "unreachable" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_ingest_watch_sends_only_complete_files(
+        broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    name = topic("watch")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "router.cli", "ingest", "dir", str(drop), "--topic", name,
+         "--interval", "0.3", "--bootstrap", broker.bootstrap],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        # a file that keeps growing is not complete
+        growing = drop / "big.edi"
+        content = b""
+        with growing.open("ab") as fh:
+            for i in range(30):
+                chunk = f"segment {i}'".encode()
+                fh.write(chunk)
+                fh.flush()
+                content += chunk
+                time.sleep(0.05)
+                assert not (drop / "done" / "big.edi").exists()
+        # written under a temporary name, then renamed
+        (drop / "small.edi.part").write_bytes(b"small")
+        (drop / "small.edi.part").rename(drop / "small.edi")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not (
+                (drop / "done" / "big.edi").exists() and (drop / "done" / "small.edi").exists()):
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert sorted(p.name for p in (drop / "done").iterdir()) == ["big.edi", "small.edi"]
+    got = {r["headers"][tools.FILE_HEADER]: r["value"].encode("latin-1")
+           for r in tail_json(capsys, broker.bootstrap, name)}
+    assert got == {"big.edi": content, "small.edi": b"small"}
