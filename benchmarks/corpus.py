@@ -233,10 +233,11 @@ def _segment(tag: str, *elements: str | Sequence[str]) -> str:
 
 
 class _Case:
-    """One patient stay; every message of the case reads its values from here."""
+    """One patient stay (a fresh one per message); the message reads its values here."""
 
     def __init__(self, rng: random.Random, seed: _Seed, released: bool) -> None:
-        self.case = str(rng.randrange(10 ** rng.randint(5, 9), 10 ** rng.randint(10, 12)))
+        digits = rng.randint(6, 12)
+        self.case = str(rng.randrange(10 ** (digits - 1), 10**digits))
         admission = dt.date.fromordinal(rng.randint(_START, _END - 120))
         self.admission = admission
         self.accident: dt.date | None = (
