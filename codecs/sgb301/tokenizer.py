@@ -264,8 +264,7 @@ def _walk(
             problems.append(_problem("1SW16", pos))
             break
         seg_no += 1
-        is_service = buf[pos] == _U and buf[pos + 1 : pos + 2] == b"N" and end - pos >= 3
-        tag = buf[pos : pos + 3] if is_service else b""
+        tag = buf[pos : pos + 3] if _is_service(buf, pos, end, d) else b""
         if tag == b"UNH":
             if msg_start >= 0:  # previous message never saw its UNT
                 spans.append(
@@ -309,19 +308,44 @@ def _walk(
 
 @lru_cache(maxsize=32)
 def _service_re(d: Delimiters) -> re.Pattern[bytes]:
-    """The next UNH/UNT/UNZ segment start (valid only without release characters)."""
-    return re.compile(re.escape(d.terminator) + b"[\r\n]*(UN[HTZ])" + re.escape(d.element))
+    """The next UNH/UNT/UNZ segment start: a tag after a terminator, followed by a data
+    element separator or the terminator (the same rule as :func:`_is_service`)."""
+    t = re.escape(d.terminator)
+    return re.compile(t + b"[\r\n]*(UN[HTZ])(?=[" + re.escape(d.element) + t + b"])")
+
+
+def _is_service(buf: bytes, pos: int, end: int, d: Delimiters) -> bool:
+    """A UNx tag at ``pos``, followed by a data element separator or the terminator
+    (UNA, whose own characters follow its tag directly, is always one)."""
+    if buf[pos] != _U or buf[pos + 1 : pos + 2] != b"N":
+        return False
+    return end == pos + 3 or buf[pos + 3 : pos + 4] == d.element or buf[pos + 2] == ord("A")
+
+
+def _released_message(buf: bytes, start: int, d: Delimiters) -> tuple[int, int] | None:
+    """(end, segment count) of the message at ``start`` read segment by segment, or None
+    if the next service segment after its UNH is not its UNT."""
+    for segments, (s, e) in enumerate(iter_segments(buf, start, len(buf), d), start=1):
+        if s != start and _is_service(buf, s, e, d):
+            if buf[s : s + 3] != b"UNT" or e == len(buf):
+                return None
+            return e + 1, segments
+    return None
 
 
 def _jump(
-    buf: bytes, pos: int, d: Delimiters
+    buf: bytes, pos: int, d: Delimiters, released: bool
 ) -> tuple[list[MessageSpan], tuple[int, int] | None] | None:
-    """Message spans of a plain, well-formed interchange found with C-level searches
-    (segment counts by ``bytes.count``), or None at the first anomaly so that
-    :func:`_walk` reports it precisely. Requires a buffer without release characters.
+    """Message spans of a well-formed interchange found with C-level searches (segment
+    counts by ``bytes.count``), or None at the first anomaly so that :func:`_walk`
+    reports it precisely.
+
+    A message that contains the release character is checked segment by segment, so an
+    escaped terminator in data can never end a message early; the other messages of the
+    interchange keep the fast route.
     """
     n = len(buf)
-    term = d.terminator
+    term, rel = d.terminator, d.release
     unh, unz_tag = b"UNH" + d.element, b"UNZ" + d.element
     search = _service_re(d).search
     find, count, startswith = buf.find, buf.count, buf.startswith
@@ -329,19 +353,29 @@ def _jump(
     while pos < n:
         if startswith(unh, pos):
             m = search(buf, pos)
-            if m is None or m.group(1) != b"UNT":
+            if m is None:
                 return None
-            end = find(term, m.start(1))
-            if end < 0:
-                return None
-            end += 1
-            spans.append(MessageSpan(len(spans) + 1, pos, end, count(term, pos, end), True, False))
+            if released and find(rel, pos, m.start(1)) >= 0:
+                found = _released_message(buf, pos, d)
+                if found is None:
+                    return None
+                end, segments = found
+                has_release = True
+            else:
+                if m.group(1) != b"UNT":
+                    return None
+                end = find(term, m.start(1))
+                if end < 0 or (released and find(rel, m.start(1), end) >= 0):
+                    return None
+                end += 1
+                segments, has_release = count(term, pos, end), False
+            spans.append(MessageSpan(len(spans) + 1, pos, end, segments, True, has_release))
             pos = end
             while pos < n and buf[pos] in (_CR, _LF):
                 pos += 1
         elif startswith(unz_tag, pos):
             end = find(term, pos)
-            if end < 0 or buf[end + 1 :].strip(b"\r\n"):
+            if end < 0 or buf[end + 1 :].strip(b"\r\n") or (released and rel in buf[pos:end]):
                 return None
             return spans, (pos, end)
         else:
@@ -388,7 +422,7 @@ def scan(data: bytes | bytearray | memoryview) -> Interchange:
     pos = _skip_breaks(buf, end + 1, n)
 
     # ---- messages: jump from message to message when the buffer is plain -------------
-    found = None if released else _jump(buf, pos, d)
+    found = _jump(buf, pos, d, released)
     if found is None:
         found = _walk(buf, pos, d, released, problems)
     spans, unz = found

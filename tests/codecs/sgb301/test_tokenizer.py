@@ -54,12 +54,28 @@ def test_decode_reads_only_rule_segments() -> None:
 _PIECES = [message(k).replace(b"\n", b"") for k in ("8.1.1-AUFN", "8.1.2-ENTL", "8.1.1-KOUB")]
 
 
+_RELEASED = _PIECES[0].replace(b"Musterhausen", b"Muster?'UNT+1+00001?'hausen")
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.sampled_from([*_PIECES, b"XYZ+1'", b"UNT+1+1'", b"UNH+9'", b"\r\n",
-                                 b"UNZ+1+00001'", b"'"]), max_size=6))
+@given(st.lists(st.sampled_from([*_PIECES, _RELEASED, b"XYZ+1'", b"UNT+1+1'", b"UNH+9'",
+                                 b"\r\n", b"UNZ+1+00001'", b"'", b"UNT'", b"UNTX+1'",
+                                 b"NAD+?'", b"?"]), max_size=6))
 def test_jump_agrees_with_walk(parts: list[bytes]) -> None:
     buf = b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'" + b"".join(parts)
     start = buf.index(b"'") + 1
-    fast = _jump(buf, start, DEFAULT)
+    released = b"?" in buf
+    fast = _jump(buf, start, DEFAULT, released)
     if fast is not None:
-        assert fast == _walk(buf, start, DEFAULT, False, [])
+        assert fast == _walk(buf, start, DEFAULT, released, [])
+
+
+def test_released_message_keeps_the_fast_scan_for_the_others() -> None:
+    two = _PIECES[0] + _RELEASED.replace(b"+00001", b"+00002")
+    buf = wrap(two, sender="260510223", receiver="120591481")
+    start = buf.index(b"'") + 1
+    fast = _jump(buf, start, DEFAULT, True)
+    assert fast is not None
+    spans, _ = fast
+    assert [s.released for s in spans] == [False, True]
+    assert spans[1].segments == 10
