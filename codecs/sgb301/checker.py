@@ -23,35 +23,20 @@ __all__ = ["Fields", "check_message", "is_number"]
 
 
 class Fields:
-    """Values read while checking, for the verdict (only what routing needs)."""
+    """Values read while checking, for the verdict (only what routing needs).
 
-    __slots__ = (
-        "case",
-        "complete_unt",
-        "fkt_number",
-        "fkt_offset",
-        "processing",
-        "receiver_ik",
-        "reference",
-        "sender_ik",
-        "sequence",
-        "type",
-        "unfalltag",
-        "unt_count",
-        "unt_offset",
-        "unt_reference",
-        "version",
-    )
+    Defaults live on the class, so the fast path creates one by setting only what it
+    read.
+    """
 
-    def __init__(self) -> None:
-        self.type = self.version = self.reference = ""
-        self.processing = self.sequence = self.sender_ik = self.receiver_ik = ""
-        self.case = self.unfalltag = ""
-        self.unt_count = self.unt_reference = ""
-        self.complete_unt = False
-        self.fkt_number = 2
-        self.fkt_offset = -1
-        self.unt_offset = -1
+    type = version = reference = ""
+    processing = sequence = sender_ik = receiver_ik = ""
+    case = unfalltag = ""
+    unt_count = unt_reference = ""
+    complete_unt = False
+    fkt_number = 2
+    fkt_offset = -1
+    unt_offset = -1
 
 
 def _v(code: str, tag: str, number: int, element: int, offset: int, component: int = 0,

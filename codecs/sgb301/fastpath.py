@@ -22,6 +22,7 @@ from .layouts import ANY, SEGMENTS, Element, Field, structure_for
 from .message_types import MESSAGE_TYPES
 from .model import MessageSpan
 from .rules.base import RuleSet, ValueRule
+from .tokenizer import unescape
 
 __all__ = ["FastPath"]
 
@@ -58,10 +59,14 @@ class _UnsupportedError(Exception):
 
 
 class _Builder:
-    def __init__(self, mtype: str, d: Delimiters, rules: RuleSet) -> None:
+    def __init__(self, mtype: str, d: Delimiters, rules: RuleSet, released: bool) -> None:
         self.mtype, self.d, self.rules = mtype, d, rules
         seps = {d.component[0], d.element[0], d.release[0], d.terminator[0]}
         self.text = _char_class(_TEXT_CHARS - seps)
+        if released:
+            # A released service character counts as one character of the value.
+            self.text = f"(?:{self.text}|{re.escape(d.release.decode('latin-1'))}"
+            self.text += _char_class(seps) + ")"
         self.es = re.escape(d.element.decode("latin-1"))
         self.cs = re.escape(d.component.decode("latin-1"))
         self.ts = re.escape(d.terminator.decode("latin-1"))
@@ -126,7 +131,7 @@ class _Builder:
         parts = [self.element(tag, i, e, single) for i, e in enumerate(layout.elements, 1)]
         return re.escape(tag) + _elements([p for p, _ in parts], [r for _, r in parts], self.es)
 
-    def message(self) -> re.Pattern[bytes]:
+    def message(self) -> re.Pattern[str]:
         version = r"\d\d"
         if self.rules.min_version:
             tens, ones = divmod(self.rules.min_version, 10)
@@ -145,7 +150,7 @@ class _Builder:
             out.append(seg if slot.min == slot.max == 1 else f"{seg}{{{slot.min},{slot.max}}}+")
         out.append("UNT" + self.es + r"(?P<unt_count>\d{1,6}+)" + self.es + "(?P=reference)"
                    + self.ts)
-        return re.compile("".join(out).encode("latin-1"))
+        return re.compile("".join(out))
 
 
 def _tail(parts: list[str], sep: str) -> str:
@@ -175,71 +180,85 @@ def _elements(parts: list[str], required: list[bool], sep: str) -> str:
 class _Compiled:
     """A compiled message pattern and the group names to read after a match."""
 
-    __slots__ = ("attrs", "fullmatch", "groups", "ik_slots", "type")
+    __slots__ = ("attrs", "fkt_group", "fullmatch", "groups", "ik_slots", "type")
 
-    def __init__(self, mtype: str, pattern: re.Pattern[bytes], iks: list[str]) -> None:
+    def __init__(self, mtype: str, pattern: re.Pattern[str], iks: list[str]) -> None:
         self.type = mtype
         self.fullmatch = pattern.fullmatch
         self.attrs = [a for a in _CAPTURE.values() if a in pattern.groupindex]
         self.groups = ("reference", "version", "unt_count", *self.attrs,
                        *(i for i in iks if i not in self.attrs))
         self.ik_slots = [self.groups.index(i) for i in iks]
+        self.fkt_group = pattern.groupindex["processing"]
+
+
+_Table = dict[tuple[str, bool], "_Compiled | None"]
+_Seps = tuple[str, str, str]  # element, component, release as str
 
 
 class FastPath:
-    """Compiled fast patterns for one rule set, built lazily per (type, delimiters)."""
+    """Compiled fast patterns for one rule set, built lazily per (type, delimiters).
+
+    Patterns match ``str`` (the interchange decoded as ISO 8859-1 once), so captured
+    values need no decoding; offsets are the same as in the bytes.
+    """
 
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
-        self._tables: dict[Delimiters, dict[bytes, _Compiled | None]] = {}
+        self._tables: dict[Delimiters, _Table] = {}
         # Almost every buffer uses the default delimiters: remember the last table by
         # identity, so the hot path never hashes a Delimiters struct.
-        self._last: tuple[Delimiters, dict[bytes, _Compiled | None]] | None = None
+        self._last: tuple[Delimiters, _Table, _Seps] | None = None
 
-    def _table(self, d: Delimiters) -> dict[bytes, _Compiled | None]:
-        table = self._tables.setdefault(d, {})
-        self._last = (d, table)
-        return table
+    def _table(self, d: Delimiters) -> tuple[Delimiters, _Table, _Seps]:
+        seps = (d.element.decode("latin-1"), d.component.decode("latin-1"),
+                d.release.decode("latin-1"))
+        self._last = (d, self._tables.setdefault(d, {}), seps)
+        return self._last
 
-    def _compile(self, mtype: bytes, d: Delimiters) -> _Compiled | None:
-        name = mtype.decode("latin-1")
+    def _compile(self, mtype: str, released: bool, d: Delimiters) -> _Compiled | None:
         entry = None
-        if name in MESSAGE_TYPES and name not in self.rules.excluded_types:
+        if mtype in MESSAGE_TYPES and mtype not in self.rules.excluded_types:
             try:
-                b = _Builder(name, d, self.rules)
-                entry = _Compiled(name, b.message(), b.iks)
+                b = _Builder(mtype, d, self.rules, released)
+                entry = _Compiled(mtype, b.message(), b.iks)
             except _UnsupportedError:
                 entry = None
-        self._tables.setdefault(d, {})[mtype] = entry
+        self._tables.setdefault(d, {})[(mtype, released)] = entry
         return entry
 
-    def match(self, buf: bytes, span: MessageSpan, d: Delimiters) -> Fields | None:
+    def match(self, text: str, span: MessageSpan, d: Delimiters) -> Fields | None:
         """Fields of a certainly-clean message (stage 1 to 3, minus Python predicates),
-        or None if the exact checker has to look."""
+        or None if the exact checker has to look. ``text`` is the interchange decoded
+        as ISO 8859-1."""
         s = span.start
-        # UNH+nnnnn+TYPE: — the type sits at a fixed offset when the reference is n5.
-        if buf[s + 9 : s + 10] != d.element or buf[s + 14 : s + 15] != d.component:
-            return None
         last = self._last
-        table = last[1] if last is not None and last[0] is d else self._table(d)
-        mtype = buf[s + 10 : s + 14]
-        c = table[mtype] if mtype in table else self._compile(mtype, d)
+        _, table, (es, cs, rel) = last if last is not None and last[0] is d else self._table(d)
+        # UNH+nnnnn+TYPE: — the type sits at a fixed offset when the reference is n5.
+        if text[s + 9] != es or text[s + 14 : s + 15] != cs:
+            return None
+        key = (text[s + 10 : s + 14], span.released)
+        c = table[key] if key in table else self._compile(key[0], key[1], d)
         if c is None:
             return None
-        m = c.fullmatch(buf, s, span.end)
+        m = c.fullmatch(text, s, span.end)
         if m is None:
             return None
-        values = [v.decode("latin-1") if v is not None else "" for v in m.group(*c.groups)]
-        for i in c.ik_slots:
-            if values[i] and not ik_valid(values[i]):
-                return None
-        reference, version, unt_count = values[0], values[1], values[2]
-        if int(unt_count) != span.segments or int(reference) != span.index:
+        g = m.group(*c.groups)
+        # Canonical forms only; "010" or a reference out of sequence go to the checker.
+        if g[2] != str(span.segments) or g[0] != f"{span.index:05d}":
             return None
+        for i in c.ik_slots:
+            if g[i] and not ik_valid(g[i]):
+                return None
         f = Fields()
-        f.type, f.version, f.reference, f.unt_reference = c.type, version, reference, reference
-        f.unt_count, f.complete_unt = unt_count, True
-        f.fkt_offset = m.start("processing") - 4  # "FKT+" precedes element 1
-        for attr, value in zip(c.attrs, values[3:], strict=False):
-            setattr(f, attr, value)
+        f.type, f.version, f.reference, f.unt_reference = c.type, g[1], g[0], g[0]
+        f.unt_count, f.complete_unt = g[2], True
+        f.fkt_offset = m.start(c.fkt_group) - 4  # "FKT+" precedes element 1
+        for attr, value in zip(c.attrs, g[3:], strict=False):
+            if value:
+                plain = value
+                if span.released and rel in value:
+                    plain = unescape(value.encode("latin-1"), d).decode("latin-1")
+                setattr(f, attr, plain)
         return f

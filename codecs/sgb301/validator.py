@@ -80,17 +80,19 @@ class Validator:
         test_ic = self.options.test or marker
         if self.options.test and not marker and ic.has_unb:
             file_errors.append(_v("3SW02", "UNB", 0, 7, 0))
-        verdicts = [self._message(buf, ic, span, test_ic, marker) for span in ic.messages]
+        text = buf.decode("latin-1") if ic.messages else ""
+        verdicts = [self._message(buf, text, ic, span, test_ic, marker) for span in ic.messages]
         if file_errors:
             verdicts = [_reject_file(v) for v in verdicts]
         return InterchangeReport(ic, tuple(file_errors), tuple(verdicts), test=test_ic)
 
     def _message(
-        self, buf: bytes, ic: Interchange, span: MessageSpan, test_ic: bool, marker: bool
+        self, buf: bytes, text: str, ic: Interchange, span: MessageSpan, test_ic: bool,
+        marker: bool,
     ) -> MessageVerdict:
         d = ic.delimiters
-        if span.complete and not span.released:
-            hit = self._fast.match(buf, span, d)
+        if span.complete:
+            hit = self._fast.match(text, span, d)
             if hit is not None:
                 errors = self._predicates(hit, test_ic, marker)
                 if not errors:

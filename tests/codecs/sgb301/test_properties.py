@@ -336,10 +336,11 @@ def _fast_and_exact(v: Validator, data: bytes) -> int:
     """Check every message the fast path calls clean; return how many there were."""
     ic = sgb301.scan(data)
     hits = 0
+    text = data.decode("latin-1")
     for span in ic.messages:
-        if not span.complete or span.released:  # the validator's own guard
+        if not span.complete:  # the validator's own guard
             continue
-        fast = v._fast.match(data, span, ic.delimiters)
+        fast = v._fast.match(text, span, ic.delimiters)
         if fast is None:
             continue
         hits += 1
@@ -383,3 +384,13 @@ def test_fast_and_exact_agree_on_unt_count_with_leading_zero() -> None:
     ]
     plain_verdict, released_verdict = verdicts
     assert plain_verdict.errors == released_verdict.errors
+
+
+def test_released_values_take_the_fast_path_and_agree() -> None:
+    msg = examples.message("8.1.1-AUFN").replace(b"Mustermann", b"D?'Angelo?+Co").replace(
+        b"1234567", b"12?:34")
+    data = examples.wrap(msg, sender="260510223", receiver="120591481")
+    v = Validator()
+    assert _fast_and_exact(v, data) == 1
+    (verdict,) = v.validate(data).messages
+    assert verdict.accepted and verdict.case == "12:34"
