@@ -10,6 +10,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
+from aiokafka.errors import KafkaError
 from prometheus_client import start_http_server
 
 from .broker import EmbeddedBroker
@@ -18,7 +19,7 @@ from .kafka_io import KafkaSink, KafkaSource, ensure_topics, follow_routes
 from .observer import PrometheusObserver
 from .pipeline import Pipeline
 from .routing import RoutingTable
-from .runner import run_loop
+from .runner import StoppedError, run_loop
 
 __all__ = ["configure_logging", "run_async", "serve"]
 
@@ -62,26 +63,42 @@ async def serve(config: Config, bootstrap: str, stop: asyncio.Event | None = Non
     if config.metrics_port:
         start_http_server(config.metrics_port, registry=observer.registry)
         log.info("metrics on :%d/metrics", config.metrics_port)
-    await ensure_topics(config, bootstrap)
+    try:
+        await ensure_topics(config, bootstrap, stop=stop)
+    except KafkaError:
+        if stop.is_set():
+            log.info("stopped before the broker could be reached; nothing consumed")
+            return 0
+        raise
     table = RoutingTable(config.routes)
     loaded = asyncio.Event()
     feed = asyncio.create_task(
         follow_routes(config, bootstrap, table, loaded, stop, observer.on_routes))
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(loaded.wait(), ROUTES_LOAD_TIMEOUT)
-    if not loaded.is_set():
+        await asyncio.wait_for(_first(loaded, stop), ROUTES_LOAD_TIMEOUT)
+    if not loaded.is_set() and not stop.is_set():
         log.warning("routing table not loaded within %.0fs; starting with the configured "
                     "routes", ROUTES_LOAD_TIMEOUT)
     pipeline = Pipeline(config, table)
-    source = KafkaSource(config, bootstrap, [config.topics.inbound])
+    source = KafkaSource(config, bootstrap, [config.topics.inbound], stop)
     sink = KafkaSink(config, bootstrap)
-    await sink.start(stop)
-    await source.start(stop)
+    try:
+        await sink.start(stop)
+        await source.start(stop)
+    except KafkaError:
+        feed.cancel()
+        if stop.is_set():
+            log.info("stopped before the broker could be reached; nothing consumed")
+            return 0
+        raise
     log.info("routing %s (mode %s, group %s) on %s", config.topics.inbound, config.mode,
              config.group_id, bootstrap)
+    clean = True
     try:
         total = await run_loop(source, sink, pipeline, stop, batch_max=config.batch_max,
                                poll_timeout_ms=config.poll_timeout_ms, observer=observer)
+    except StoppedError as exc:
+        total, clean = exc.total, False
     finally:
         await source.stop()
         await sink.stop()
@@ -89,8 +106,22 @@ async def serve(config: Config, bootstrap: str, stop: asyncio.Event | None = Non
         feed.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await feed
-    log.info("stopped after %d records; offsets committed, group left", total)
+    if clean:
+        log.info("stopped after %d records; offsets committed, leaving the group", total)
+    else:
+        log.warning("stopped after %d records; the last batch is uncommitted and will be "
+                    "processed again on restart", total)
     return 0
+
+
+async def _first(*events: asyncio.Event) -> None:
+    """Return as soon as any of ``events`` is set."""
+    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+    try:
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waiters:
+            w.cancel()
 
 
 def run_command(config: Config, bootstrap: str | None) -> int:

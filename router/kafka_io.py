@@ -33,6 +33,7 @@ __all__ = [
 log = logging.getLogger("stellwerk.kafka")
 
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # KIM mails reach 15 MiB
+STOP_TIMEOUT = 3.0
 
 
 def connection_kwargs(k: KafkaConfig, bootstrap: str | None = None) -> dict[str, Any]:
@@ -57,7 +58,8 @@ async def start_with_retry(client: Any, what: str, stop: asyncio.Event | None = 
                            attempts: int = 0) -> None:
     """``await client.start()`` with exponential backoff while the broker is unreachable.
 
-    ``attempts`` 0 retries until ``stop`` is set.
+    ``attempts`` 0 retries until ``stop`` is set; then the last error is raised. The
+    backoff wakes up at once when ``stop`` is set.
     """
     delay, n = 0.5, 0
     while True:
@@ -70,15 +72,20 @@ async def start_with_retry(client: Any, what: str, stop: asyncio.Event | None = 
                 raise
             log.warning("%s: broker unreachable (%s); retrying in %.1fs", what,
                         type(exc).__name__, delay)
-            await asyncio.sleep(delay)
+            if stop is None:
+                await asyncio.sleep(delay)
+            else:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 10.0)
 
 
-async def ensure_topics(config: Config, bootstrap: str, extra: tuple[str, ...] = ()) -> None:
+async def ensure_topics(config: Config, bootstrap: str, extra: tuple[str, ...] = (),
+                        stop: asyncio.Event | None = None) -> None:
     """Create every configured topic that is missing (routes topic compacted)."""
     t = config.topics
     admin = AIOKafkaAdminClient(**connection_kwargs(config.kafka, bootstrap))
-    await start_with_retry(admin, "admin")
+    await start_with_retry(admin, "admin", stop)
     try:
         existing = set(await admin.list_topics())
         names = [t.inbound, t.replies, t.rejected, t.unroutable, t.test, t.dlq,
@@ -113,7 +120,9 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
 class KafkaSource:
     """Consumer-group source; auto-commit off, explicit offsets per partition."""
 
-    def __init__(self, config: Config, bootstrap: str, topics: list[str]) -> None:
+    def __init__(self, config: Config, bootstrap: str, topics: list[str],
+                 stop: asyncio.Event | None = None) -> None:
+        self._stop = stop or asyncio.Event()
         self._consumer = AIOKafkaConsumer(
             **connection_kwargs(config.kafka, bootstrap),
             group_id=config.group_id,
@@ -132,14 +141,30 @@ class KafkaSource:
         self._consumer.subscribe(self._topics, listener=_Listener())
 
     async def stop(self) -> None:
-        """Leave the group and close."""
-        await self._consumer.stop()
+        """Leave the group (where the broker lets us) and close, in bounded time."""
+        try:
+            await asyncio.wait_for(self._consumer.stop(), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("consumer did not close within %.0fs (group join in flight)",
+                        STOP_TIMEOUT)
 
     async def poll(self, max_records: int, timeout_ms: int) -> list[InRecord]:
-        """Next batch, as plain records."""
+        """Next batch, as plain records; empty at once when stop is requested (getmany
+        itself waits without limit while the group rebalances)."""
+        fetch = asyncio.ensure_future(
+            self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records))
+        stopped = asyncio.ensure_future(self._stop.wait())
         try:
-            batches = await self._consumer.getmany(timeout_ms=timeout_ms,
-                                                   max_records=max_records)
+            done, _ = await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if fetch not in done:
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                await fetch
+            return []
+        try:
+            batches = fetch.result()
         except KafkaError as exc:
             log.warning("poll failed: %s", type(exc).__name__)
             await asyncio.sleep(0.5)

@@ -28,7 +28,7 @@ from .observer import BatchStats, NullObserver, Observer
 from .pipeline import DLQ, Pipeline
 from .records import InRecord, OutRecord
 
-__all__ = ["Sink", "Source", "TransientError", "run_loop"]
+__all__ = ["Sink", "Source", "StoppedError", "TransientError", "run_loop"]
 
 log = logging.getLogger("stellwerk.runner")
 T = TypeVar("T")
@@ -71,7 +71,12 @@ def _safe_process(pipeline: Pipeline, rec: InRecord) -> list[OutRecord]:
 
 
 class StoppedError(Exception):
-    """Stop was requested while an operation was still failing; nothing was committed."""
+    """Stop was requested while an operation was still failing; the batch in hand was
+    not committed. ``total`` counts the records committed before."""
+
+    def __init__(self, what: str, total: int = 0) -> None:
+        super().__init__(what)
+        self.total = total
 
 
 async def _retry(op: Callable[[T], Awaitable[None]], arg: T, what: str, observer: Observer,
@@ -126,7 +131,7 @@ async def run_loop(
         except StoppedError as exc:
             log.warning("stopping with an uncommitted batch (%s failing); it is replayed on "
                         "restart", exc)
-            break
+            raise StoppedError(str(exc), total) from exc
         stats.records = len(batch)
         for o in outputs:
             stats.outputs[o.kind] += 1
