@@ -88,15 +88,8 @@ class Pipeline:
         mid = content_id("s301", ic.sender_ik, ic.reference, v.reference, content=raw)
         errors: tuple[Violation, ...] = (
             (*report.file_errors, *v.errors) if report.file_errors else v.errors)
-        route = ""
-        if v.verdict == REJECTED:
-            topic, kind, key = self.topics.rejected, REJECT, v.sender_ik or ic.sender_ik
-        elif v.test:
-            topic, kind, key = self.topics.test, TEST, v.receiver_ik
-        else:
-            route = self.routes.lookup(v.receiver_ik) or ""
-            topic, kind = (route, ROUTED) if route else (self.topics.unroutable, UNROUTABLE)
-            key = v.receiver_ik
+        topic, kind, route = self._terminal(v.verdict, v.test, v.receiver_ik)
+        key = (v.sender_ik or ic.sender_ik) if kind == REJECT else v.receiver_ik
         env = Envelope(
             id=mid, type=v.type, version=v.version, reference=v.reference,
             sender_ik=v.sender_ik, receiver_ik=v.receiver_ik, case=v.case,
@@ -106,6 +99,17 @@ class Pipeline:
             route=route,
         )
         return self._out(topic, key, env, kind)
+
+    def _terminal(self, verdict: str, test: bool, receiver_ik: str) -> tuple[str, str, str]:
+        """(topic, kind, route) of a message: rejected, test, routed or unroutable."""
+        if verdict == REJECTED:
+            return self.topics.rejected, REJECT, ""
+        if test:
+            return self.topics.test, TEST, ""
+        route = self.routes.lookup(receiver_ik) or ""
+        if route:
+            return route, ROUTED, route
+        return self.topics.unroutable, UNROUTABLE, ""
 
     def _file_record(self, rec: InRecord, report: InterchangeReport) -> OutRecord:
         assert rec.value is not None
@@ -172,13 +176,7 @@ class Pipeline:
             env = decode.decode(rec.value or b"")
         except Exception:  # a malformed replay is held, not lost
             return [self._dlq(rec, "2SW15", "wiedereingespieltes Envelope nicht lesbar")]
-        route = self.routes.lookup(env.receiver_ik) or ""
-        if env.verdict == REJECTED:
-            topic, kind = self.topics.rejected, REJECT
-        elif env.test:
-            topic, kind = self.topics.test, TEST
-        else:
-            topic, kind = (route, ROUTED) if route else (self.topics.unroutable, UNROUTABLE)
+        topic, kind, route = self._terminal(env.verdict, env.test, env.receiver_ik)
         env = msgspec.structs.replace(env, route=route)
         key = env.sender_ik if kind == REJECT else env.receiver_ik
         return [self._out(topic, key, env, kind)]
