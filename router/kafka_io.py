@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import Coroutine
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
@@ -104,6 +105,24 @@ async def ensure_topics(config: Config, bootstrap: str, extra: tuple[str, ...] =
         await admin.close()
 
 
+async def _close(closing: Coroutine[Any, Any, None], what: str) -> None:
+    """Await a client's ``stop()`` for at most STOP_TIMEOUT; a broker that is gone must
+    not turn a clean shutdown into a crash or a hang."""
+    try:
+        await asyncio.wait_for(closing, STOP_TIMEOUT)
+    except TimeoutError:
+        log.warning("%s did not close within %.0fs (broker gone or group join in flight)",
+                    what, STOP_TIMEOUT)
+    except (KafkaError, OSError) as exc:
+        log.warning("%s closed with %s", what, type(exc).__name__)
+    except asyncio.CancelledError:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise
+        # aiokafka's fetcher re-raises the cancellation of its own task on close.
+        log.warning("%s close interrupted (broker gone)", what)
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     """Logs partition moves; the loop commits per batch, so nothing is pending here."""
 
@@ -142,11 +161,7 @@ class KafkaSource:
 
     async def stop(self) -> None:
         """Leave the group (where the broker lets us) and close, in bounded time."""
-        try:
-            await asyncio.wait_for(self._consumer.stop(), STOP_TIMEOUT)
-        except TimeoutError:
-            log.warning("consumer did not close within %.0fs (group join in flight)",
-                        STOP_TIMEOUT)
+        await _close(self._consumer.stop(), "consumer")
 
     async def poll(self, max_records: int, timeout_ms: int) -> list[InRecord]:
         """Next batch, as plain records; empty at once when stop is requested (getmany
@@ -208,8 +223,8 @@ class KafkaSink:
         await start_with_retry(self._producer, "producer", stop)
 
     async def stop(self) -> None:
-        """Flush and close."""
-        await self._producer.stop()
+        """Flush and close, in bounded time (nothing unacknowledged was committed)."""
+        await _close(self._producer.stop(), "producer")
 
     async def send_all(self, records: list[OutRecord]) -> None:
         """Produce in order, await all acks; TransientError if any failed."""
