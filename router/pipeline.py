@@ -84,7 +84,7 @@ class Pipeline:
                         v: MessageVerdict) -> OutRecord:
         assert rec.value is not None
         ic = report.interchange
-        raw = memoryview(rec.value)[v.start : v.end]
+        raw = rec.value[v.start : v.end]
         mid = content_id("s301", ic.sender_ik, ic.reference, v.reference, content=raw)
         errors: tuple[Violation, ...] = (
             (*report.file_errors, *v.errors) if report.file_errors else v.errors)
@@ -95,7 +95,7 @@ class Pipeline:
             sender_ik=v.sender_ik, receiver_ik=v.receiver_ik, case=v.case,
             verdict=v.verdict, errors=[error_out(e) for e in errors],
             source=SourceRef(rec.topic, rec.partition, rec.offset), message=v.message,
-            interchange=ic.reference, test=v.test, raw=bytes(raw).decode("latin-1"),
+            interchange=ic.reference, test=v.test, raw=raw.decode("latin-1"),
             route=route,
         )
         return self._out(topic, key, env, kind)

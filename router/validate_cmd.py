@@ -10,6 +10,7 @@ import datetime as dt
 from collections.abc import Iterator
 from typing import BinaryIO, TextIO
 
+import msgspec
 import orjson
 
 from sgb301 import (
@@ -24,6 +25,8 @@ from sgb301 import (
 )
 from sgb301.replies import build_reply
 
+from .envelope import error_out
+
 __all__ = ["EXIT_OK", "EXIT_REJECTED", "EXIT_UNREADABLE", "reply_files", "validate_files"]
 
 EXIT_OK, EXIT_REJECTED, EXIT_UNREADABLE = 0, 1, 2
@@ -37,14 +40,8 @@ def _read(path: str, stdin: BinaryIO) -> bytes:
 
 
 def _error_json(e: Violation) -> dict[str, object]:
-    out: dict[str, object] = {
-        "code": e.code,
-        "stage": e.stage,
-        "segment": e.segment,
-        "segment_number": e.segment_number,
-        "element": e.element,
-        "text": e.text,
-    }
+    """Contract fields (shared with the router's envelope) plus component and offset."""
+    out: dict[str, object] = msgspec.structs.asdict(error_out(e))
     if e.component:
         out["component"] = e.component
     if e.offset >= 0:
