@@ -72,7 +72,6 @@ class _Builder:
         self.ts = re.escape(d.terminator.decode("latin-1"))
         self.end = "[" + self.es + self.cs + self.ts + "]"
         self.iks: list[str] = []
-        self.captures: dict[str, str] = {}
 
     def _rules(self, tag: str, element: int, component: int) -> list[ValueRule]:
         return [
@@ -111,7 +110,6 @@ class _Builder:
             if not single:
                 raise _UnsupportedError
             body = f"(?P<{name}>{body})"
-            self.captures[name] = name
         return body, required, demanded
 
     def element(self, tag: str, i: int, el: Element, single: bool) -> tuple[str, bool]:

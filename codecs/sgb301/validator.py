@@ -94,21 +94,23 @@ class Validator:
         if span.complete:
             hit = self._fast.match(text, span, d)
             if hit is not None:
-                errors = self._predicates(hit, test_ic, marker)
-                if not errors:
-                    return _verdict(span, hit, (), test_ic or _addressed_to_test(hit))
+                addressed = _addressed_to_test(hit)
+                if not self._predicates(hit, addressed, test_ic, marker):
+                    return _verdict(span, hit, (), test_ic or addressed)
         errors, f = check_message(buf, span.start, span.end, d, self.rules)
+        addressed = _addressed_to_test(f)
         errors = _stage1(span, f) + errors
-        errors += self._predicates(f, test_ic, marker)
-        return _verdict(span, f, tuple(errors), test_ic or _addressed_to_test(f))
+        errors += self._predicates(f, addressed, test_ic, marker)
+        return _verdict(span, f, tuple(errors), test_ic or addressed)
 
-    def _predicates(self, f: Fields, test_ic: bool, marker: bool) -> list[Violation]:
+    def _predicates(
+        self, f: Fields, addressed: bool, test_ic: bool, marker: bool
+    ) -> list[Violation]:
         """Rules that need Python: UV test operation and responsibility (34U15)."""
         out: list[Violation] = []
         if not self.rules.test_operation or not f.sender_ik:
             return out
-        direction = MESSAGE_TYPES[f.type].direction if f.type in MESSAGE_TYPES else KH_TO_KT
-        addressed = _addressed_to_test(f)
+        direction = _direction(f)
         if test_ic and not addressed:
             element = 3 if direction == KT_TO_KH else 4
             out.append(_v("3SW01", "FKT", f.fkt_number, element, f.fkt_offset))
@@ -121,9 +123,15 @@ class Validator:
         return out
 
 
+def _direction(f: Fields) -> str:
+    """KH→KT, KT→KH or both; unknown types count as sent by a hospital."""
+    mtype = MESSAGE_TYPES.get(f.type)
+    return mtype.direction if mtype is not None else KH_TO_KT
+
+
 def _addressed_to_test(f: Fields) -> bool:
     """The message goes to or comes from the UV test IK (direction-aware)."""
-    direction = MESSAGE_TYPES[f.type].direction if f.type in MESSAGE_TYPES else KH_TO_KT
+    direction = _direction(f)
     if direction == KH_TO_KT:
         return f.receiver_ik == UV_TEST_IK
     if direction == KT_TO_KH:
