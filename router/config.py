@@ -21,20 +21,67 @@ from typing import Any, Literal
 
 import msgspec
 
-__all__ = ["Config", "ConfigError", "KafkaConfig", "Secret", "TopicsConfig", "load_config"]
+__all__ = [
+    "Config", "ConfigError", "KafkaConfig", "Secret", "TopicsConfig", "load_config", "public",
+]
 
 
 class ConfigError(Exception):
     """The configuration is invalid; the message names the key."""
 
 
-class Secret(str):
-    """A string that never shows its value in ``repr`` or ``str``-formatting of configs."""
+class Secret:
+    """A secret value that never shows or serialises in clear.
 
-    __slots__ = ()
+    ``str()``/``repr()`` give ``***``; ``msgspec.to_builtins`` and the JSON/msgpack
+    encoders refuse it (no hook knows it) unless asked through :func:`public`, which
+    masks it. Only :meth:`reveal` returns the value, for the one call that needs it.
+
+    >>> s = Secret("hunter2")
+    >>> str(s), repr(s), s.reveal()
+    ('***', "Secret('***')", 'hunter2')
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str = "") -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """The value in clear: only for handing it to the Kafka client."""
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __str__(self) -> str:
+        return "***" if self._value else ""
 
     def __repr__(self) -> str:
-        return "Secret('***')" if self else "Secret('')"
+        return "Secret('***')" if self._value else "Secret('')"
+
+
+def _dec_hook(typ: type, obj: Any) -> Any:
+    if typ is Secret and isinstance(obj, str):
+        return Secret(obj)
+    raise NotImplementedError(f"{typ!r}")
+
+
+def _mask_hook(obj: Any) -> Any:
+    if isinstance(obj, Secret):
+        return str(obj)
+    raise NotImplementedError(f"{type(obj)!r}")
+
+
+def public(config: msgspec.Struct) -> Any:
+    """The config as plain builtins with every secret masked (for logs and ``--show``)."""
+    return msgspec.to_builtins(config, enc_hook=_mask_hook)
 
 
 class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -48,15 +95,10 @@ class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: str = "PLAIN"
     sasl_username: str = ""
-    sasl_password: str = ""
+    sasl_password: Secret = Secret("")
     ssl_cafile: str = ""
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
-
-    def __repr__(self) -> str:
-        shown = msgspec.structs.replace(self, sasl_password=Secret(self.sasl_password))
-        fields = ", ".join(f"{f}={getattr(shown, f)!r}" for f in self.__struct_fields__)
-        return f"KafkaConfig({fields})"
 
 
 class TopicsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -69,6 +111,9 @@ class TopicsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     test: str = "s301.test"
     dlq: str = "stellwerk.dlq"
     routes: str = "stellwerk.routes"
+    #: The only topic whose ``stellwerk-envelope`` records are re-routed (protect it with
+    #: ACLs: only ``stellwerk replay`` writes here).
+    replay: str = "stellwerk.replay"
     partitions: int = 3
     replication: int = 1
 
@@ -157,6 +202,6 @@ def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -
             node = node.setdefault(part, {})
         node[key_path[-1]] = _env_value(raw, key_path)
     try:
-        return msgspec.convert(data, Config)
+        return msgspec.convert(data, Config, dec_hook=_dec_hook)
     except (msgspec.ValidationError, ValueError) as exc:
         raise ConfigError(f"invalid configuration: {exc}") from exc

@@ -51,7 +51,7 @@ def connection_kwargs(k: KafkaConfig, bootstrap: str | None = None) -> dict[str,
         kw["ssl_context"] = ctx
     if k.security_protocol.startswith("SASL"):
         kw.update(sasl_mechanism=k.sasl_mechanism, sasl_plain_username=k.sasl_username,
-                  sasl_plain_password=k.sasl_password)
+                  sasl_plain_password=k.sasl_password.reveal())
     return kw
 
 

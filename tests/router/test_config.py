@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from router.cli import main
-from router.config import ConfigError, load_config
+from router.config import ConfigError, load_config, public
 
 
 def test_defaults_follow_design() -> None:
@@ -47,7 +48,20 @@ def test_unknown_toml_key_names_it(tmp_path: Path) -> None:
 
 def test_secret_is_masked() -> None:
     cfg = load_config(None, env={"STELLWERK_KAFKA_SASL_PASSWORD": "geheim"})
-    assert "geheim" not in repr(cfg) and cfg.kafka.sasl_password == "geheim"
+    assert "geheim" not in repr(cfg) and "geheim" not in str(cfg)
+    assert cfg.kafka.sasl_password.reveal() == "geheim"
+
+
+def test_secret_never_serialises_in_clear() -> None:
+    cfg = load_config(None, env={"STELLWERK_KAFKA_SASL_PASSWORD": "geheim"})
+    # The generic encoders refuse the secret rather than write it out ...
+    for encode in (msgspec.to_builtins, msgspec.json.encode, msgspec.msgpack.encode):
+        with pytest.raises(TypeError):
+            encode(cfg)
+    # ... and the one masking dump shows that it is set, not what it is.
+    dumped = public(cfg)
+    assert dumped["kafka"]["sasl_password"] == "***"
+    assert b"geheim" not in msgspec.json.encode(dumped)
 
 
 def test_cli_exits_2_on_bad_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
