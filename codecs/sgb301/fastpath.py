@@ -233,7 +233,8 @@ class FastPath:
         last = self._last
         _, table, (es, cs, rel) = last if last is not None and last[0] is d else self._table(d)
         # UNH+nnnnn+TYPE: — the type sits at a fixed offset when the reference is n5.
-        if text[s + 9] != es or text[s + 14 : s + 15] != cs:
+        # Slices, not indexes: a short UNH at the end of the text has no byte s + 9.
+        if text[s + 9 : s + 10] != es or text[s + 14 : s + 15] != cs:
             return None
         key = (text[s + 10 : s + 14], span.released)
         c = table[key] if key in table else self._compile(key[0], key[1], d)

@@ -1,0 +1,140 @@
+"""Fuzzing on structured mutations of real interchanges: the validator never raises.
+
+The inputs are the seed examples (``sgb301.examples``) and the fixture builders' edits
+of them, mutated the way broken senders break files: cut at any byte, segments
+duplicated, deleted or swapped, service characters inserted, bytes flipped. Every
+mode (``uv``, ``gkv``) with and without the test flag must return a report, and a reply
+built from it may fail only with the documented :class:`~sgb301.ReplyError`.
+
+The small profile runs in every test run; the big one (``slow``) in ``make test``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from sgb301 import InterchangeReport, ReplyError, ValidationOptions, Validator, examples
+from sgb301.replies import build_reply
+
+NOW = dt.datetime(2015, 11, 28, 9, 30)
+UNB = b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'"
+
+_COMMON = {"derandomize": True, "deadline": None, "print_blob": True,
+           "suppress_health_check": [HealthCheck.too_slow]}
+FAST = settings(max_examples=150, **_COMMON)
+BIG = settings(max_examples=2_000, **_COMMON)
+
+VALIDATORS = [
+    (mode, test, Validator(ValidationOptions(mode=mode, test=test)))
+    for mode in ("uv", "gkv") for test in (False, True)
+]
+
+
+def _fixed(name: str, reference: str = "00001") -> bytes:
+    """Seed message ``name`` with reference ``reference`` and a right UNT count."""
+    segs = examples.message(name).splitlines()
+    segs[0] = segs[0][:4] + reference.encode() + segs[0][9:]
+    segs[-1] = f"UNT+{len(segs)}+{reference}'".encode()
+    return b"\n".join(segs) + b"\n"
+
+
+def _corpus() -> list[bytes]:
+    """Real interchanges: each seed example alone, the fixed RECH examples, two messages
+    in one interchange (mutations cross message boundaries) and one with a UNA."""
+    seeds = list(examples.load().values())
+    hospital = {"sender": examples.HOSPITAL_IK, "receiver": examples.TEST_IK}
+    fixed = [examples.wrap(_fixed(n), **hospital) for n in examples.MESSAGES
+             if n.endswith("RECH")]
+    two = examples.wrap(_fixed("8.1.1-AUFN") + _fixed("8.1.1-ENTL", "00002"), **hospital)
+    return [*seeds, *fixed, two, b"UNA:+,? '" + seeds[0]]
+
+
+CORPUS = _corpus()
+_SERVICE = [b"+", b":", b"'", b"?", b"UNH+", b"UNT+", b"UNZ+", b"UNA:+,? '", b"\n"]
+
+
+def _segments(data: bytes) -> list[bytes]:
+    """Terminator-included segments (line breaks dropped), ignoring release characters:
+    mutations need plausible pieces, not an exact parse."""
+    parts = data.replace(b"\n", b"").split(b"'")
+    return [p + b"'" for p in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    """One real interchange with one to four structured mutations."""
+    data = draw(st.sampled_from(CORPUS))
+    for _ in range(draw(st.integers(1, 4))):
+        op = draw(st.sampled_from(["cut", "dup", "delete", "swap", "insert", "flip"]))
+        segs = _segments(data)
+        if op == "cut":
+            data = data[: draw(st.integers(0, len(data)))]
+        elif op in ("dup", "delete", "swap") and segs:
+            i = draw(st.integers(0, len(segs) - 1))
+            if op == "dup":
+                segs.insert(i, segs[i])
+            elif op == "delete":
+                del segs[i]
+            else:
+                j = draw(st.integers(0, len(segs) - 1))
+                segs[i], segs[j] = segs[j], segs[i]
+            data = b"".join(segs)
+        elif op == "insert":
+            at = draw(st.integers(0, len(data)))
+            data = data[:at] + draw(st.sampled_from(_SERVICE)) + data[at:]
+        elif data:
+            at = draw(st.integers(0, len(data) - 1))
+            byte = draw(st.sampled_from(list(b"+:'? 0\x00\xe4")) | st.integers(0, 255))
+            data = data[:at] + bytes([byte]) + data[at + 1 :]
+    return data
+
+
+def _never_raises(data: bytes) -> None:
+    for mode, _test, v in VALIDATORS:
+        report = v.validate(data)
+        assert isinstance(report, InterchangeReport)
+        if report.file_errors:
+            assert all(not m.accepted for m in report.messages)
+        for m in report.messages:
+            assert m.accepted == (m.errors == ())
+        with contextlib.suppress(ReplyError):  # the one documented failure
+            build_reply(data, report, now=NOW, mode=mode)
+
+
+# Messages whose UNH/UNT carry no elements, at the end of the text: fixed offsets into
+# the UNH once read past the buffer (IndexError in the fast path).
+SHORT_TAILS = [
+    UNB + b"UNH'UNT'",
+    UNB + b"UNH'UNT'UNZ+1+00001'",
+    UNB + b"UNH'",
+    UNB + b"UNH+'UNT+'",
+    UNB + b"UNH+00001'UNT+2+00001'",
+    UNB + b"UNH+00001+AUFN'UNT'",
+]
+
+
+@pytest.mark.parametrize("data", SHORT_TAILS, ids=repr)
+def test_short_trailing_messages_are_findings(data: bytes) -> None:
+    for _mode, _test, v in VALIDATORS:
+        report = v.validate(data)
+        assert not report.accepted
+        assert report.messages and all(m.errors for m in report.messages)
+
+
+@FAST
+@given(data=mutated())
+@example(data=UNB + b"UNH'UNT'")
+def test_mutated_interchanges_never_raise(data: bytes) -> None:
+    _never_raises(data)
+
+
+@pytest.mark.slow
+@BIG
+@given(data=mutated())
+def test_mutated_interchanges_never_raise_big(data: bytes) -> None:
+    _never_raises(data)
