@@ -81,10 +81,15 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--timeout", type=float, default=0.0, metavar="S")
     t.add_argument("--json", action="store_true", help="one JSON object per record")
 
-    rp = sub.add_parser("replay", help="re-inject held records (DLQ, unroutable)")
+    rp = sub.add_parser("replay", help="re-inject held records (DLQ, unroutable)",
+                        description="Envelopes (s301.unroutable, s301.rejected) go to the "
+                        "replay topic, the only one whose envelopes the router re-routes; "
+                        "raw records (stellwerk.dlq) go to the inbound topic.")
     bootstrap_arg(rp)
     rp.add_argument("--from", dest="source", required=True, metavar="TOPIC")
-    rp.add_argument("--to", dest="target", default=None, metavar="TOPIC")
+    rp.add_argument("--to", dest="target", default=None, metavar="TOPIC",
+                    help="send every record here instead (default: envelopes to "
+                    "topics.replay, raw records to topics.inbound)")
 
     ing = sub.add_parser("ingest", help="file-drop edge of a transport gateway")
     ing_sub = ing.add_subparsers(dest="ingest_kind", required=True, parser_class=_Parser)

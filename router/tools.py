@@ -45,7 +45,9 @@ __all__ = [
     "broker_main",
     "envelope_format",
     "ingest_main",
+    "replay_headers",
     "replay_main",
+    "replay_target",
     "send_main",
     "tail_main",
 ]
@@ -430,24 +432,37 @@ def replay_main(args: argparse.Namespace, config: Config) -> int:
 
     Reads ``--from`` where the group ``stellwerk-replay.<TOPIC>`` left off (first time:
     the beginning) up to the end offsets taken at start (the larger of ListOffsets and
-    the first fetch's high watermark, see :func:`_fetched_highwaters`), and produces each record to
-    ``--to`` (default: the configured inbound topic) with the same key, value and headers
-    plus ``stellwerk-replayed-from: <topic>/<partition>/<offset>`` (replacing an older
-    one). A value that is a Stellwerk envelope (``s301.unroutable`` etc., never on the
-    DLQ) also gets ``stellwerk-envelope: json|msgpack`` so the router routes it again and
-    it keeps its id; DLQ records (original bytes) go back unchanged and are processed
-    again (same content, same ids). The group's offsets are committed per batch, only
-    after every record of the batch was acknowledged, so running replay twice replays
-    nothing twice (a crash in between replays the last batch again: at-least-once).
+    the first fetch's high watermark, see :func:`_fetched_highwaters`), and produces each
+    record with the same key, value and headers plus
+    ``stellwerk-replayed-from: <topic>/<partition>/<offset>`` (replacing an older one).
 
-    Prints ``replayed N record(s) from X to Y``. Exit 0; 2 when the broker is unreachable,
-    the source topic does not exist or a batch is not acknowledged.
+    Where each record goes (without ``--to``):
+
+    * a value that is a Stellwerk envelope (``s301.unroutable``, ``s301.rejected`` …)
+      goes to the replay topic (``topics.replay``, default ``stellwerk.replay``) with
+      ``stellwerk-envelope: json|msgpack``: the router re-routes envelopes only from that
+      topic (so a producer with access to inbound cannot forge a verdict) and the
+      envelope keeps its id;
+    * anything else, and every record of the DLQ (original bytes), goes to the inbound
+      topic (``topics.inbound``) without that header and is validated again as an
+      interchange (same content, same ids). A ``stellwerk-envelope`` header the original
+      carried is dropped.
+
+    ``--to TOPIC`` sends every record there instead (envelopes still marked); the router
+    re-routes them only if TOPIC is its replay topic, which is said on stderr.
+
+    The group's offsets are committed per batch, only after every record of the batch was
+    acknowledged, so running replay twice replays nothing twice (a crash in between
+    replays the last batch again: at-least-once).
+
+    Prints ``replayed N record(s) from X to Y`` (several targets: ``to Y (n), Z (m)``).
+    Exit 0; 2 when the broker is unreachable, the source topic does not exist or a batch
+    is not acknowledged.
     """
     bootstrap = bootstrap_of(args, config)
-    target = args.target or config.topics.inbound
     _quiet(config)
     try:
-        return run_async(lambda: _replay(config, bootstrap, args.source, target))
+        return run_async(lambda: _replay(config, bootstrap, args.source, args.target))
     except BrokerUnreachableError as exc:
         return _fail(str(exc))
 
@@ -463,7 +478,24 @@ def replay_headers(headers: Iterable[Header], source: str, partition: int, offse
     return out
 
 
-async def _replay(config: Config, bootstrap: str, source: str, target: str) -> int:
+def replay_target(config: Config, explicit: str | None, fmt: Format | None) -> str:
+    """Where a replayed record goes: ``--to`` if given, else envelopes (``fmt`` set) to
+    the replay topic and raw records to inbound."""
+    if explicit:
+        return explicit
+    return config.topics.replay if fmt is not None else config.topics.inbound
+
+
+def _replay_summary(source: str, counts: dict[str, int], default: str) -> str:
+    total = sum(counts.values())
+    targets = [t for t, n in counts.items() if n] or [default]
+    if len(targets) == 1:
+        return f"replayed {total} record(s) from {source} to {targets[0]}\n"
+    parts = ", ".join(f"{t} ({counts[t]})" for t in targets)
+    return f"replayed {total} record(s) from {source} to {parts}\n"
+
+
+async def _replay(config: Config, bootstrap: str, source: str, explicit: str | None) -> int:
     loop = asyncio.get_running_loop()
     consumer = _consumer(config, bootstrap, f"stellwerk-replay.{source}", "earliest")
     producer = _producer(config, bootstrap)
@@ -474,6 +506,10 @@ async def _replay(config: Config, bootstrap: str, source: str, target: str) -> i
         await consumer.stop()
         raise
     is_dlq = source == config.topics.dlq
+    # Named when nothing is replayed: where this source's records would have gone.
+    default = explicit or (config.topics.inbound if is_dlq else config.topics.replay)
+    counts: dict[str, int] = {}
+    envelopes_elsewhere = 0
     replayed = 0
     try:
         tps = await _partitions(consumer, source)
@@ -502,17 +538,23 @@ async def _replay(config: Config, bootstrap: str, source: str, target: str) -> i
                 await asyncio.sleep(0.5)
                 continue
             futures: list[asyncio.Future[Any]] = []
+            batch_counts: dict[str, int] = {}
             commit: dict[TopicPartition, int] = {}
             for tp, records in batches.items():
                 for r in records:
                     if r.offset >= end[tp]:
                         break
                     headers = tuple(r.headers or ())
+                    # DLQ values are original input bytes, never trusted as envelopes.
                     fmt = None if is_dlq else envelope_format(r.value, headers,
                                                               config.output_format)
+                    target = replay_target(config, explicit, fmt)
                     futures.append(await producer.send(
                         target, r.value, key=r.key,
                         headers=replay_headers(headers, source, r.partition, r.offset, fmt)))
+                    batch_counts[target] = batch_counts.get(target, 0) + 1
+                    if fmt is not None and target != config.topics.replay:
+                        envelopes_elsewhere += 1
                     commit[tp] = r.offset + 1
                 if await consumer.position(tp) >= end[tp]:
                     commit[tp] = end[tp]
@@ -524,13 +566,20 @@ async def _replay(config: Config, bootstrap: str, source: str, target: str) -> i
                     return _fail(f"replay: not acknowledged ({type(exc).__name__}); "
                                  f"{replayed} record(s) replayed and committed before")
                 replayed += len(futures)
+                for t, n in batch_counts.items():
+                    counts[t] = counts.get(t, 0) + n
             if commit:
                 await consumer.commit(commit)
                 progress = loop.time()
     finally:
         await producer.stop()
         await consumer.stop()
-    sys.stdout.write(f"replayed {replayed} record(s) from {source} to {target}\n")
+    sys.stdout.write(_replay_summary(source, counts, default))
+    if envelopes_elsewhere:
+        # --to wins, but the operator should know the router will not re-route them there.
+        sys.stderr.write(f"stellwerk replay: {envelopes_elsewhere} envelope(s) written to "
+                         f"{explicit}; the router re-routes envelopes only from its replay "
+                         f"topic {config.topics.replay}\n")
     return EXIT_OK
 
 

@@ -250,12 +250,15 @@ def test_replay_moves_records_once(broker: EmbeddedBroker,
     assert len(tail_json(capsys, broker.bootstrap, dst)) == 5
 
 
-def test_replay_of_envelopes_marks_them_for_rerouting(
+def test_replay_of_envelopes_goes_to_the_replay_topic(
         broker: EmbeddedBroker, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    src, inbound, dlq = topic("unroutable"), topic("inbound"), topic("dlq")
-    monkeypatch.setenv("STELLWERK_TOPICS_INBOUND", inbound)  # the default --to
-    monkeypatch.setenv("STELLWERK_TOPICS_DLQ", dlq)
+    """Held envelopes go to ``topics.replay`` (the only topic whose envelopes the router
+    re-routes), marked with their format; a raw record held next to them goes to inbound
+    unmarked (the router validates it as an interchange)."""
+    src, inbound, replay = topic("s301.unroutable"), topic("inbound"), topic("replay")
+    monkeypatch.setenv("STELLWERK_TOPICS_INBOUND", inbound)
+    monkeypatch.setenv("STELLWERK_TOPICS_REPLAY", replay)
     enc_json, _ = codec_for("json")
     enc_mp, _ = codec_for("msgpack")
     env_a, env_b = envelope("109876543"), envelope("109876543")
@@ -266,30 +269,70 @@ def test_replay_of_envelopes_marks_them_for_rerouting(
         (b"260326822", reply, [(ID_HEADER, b"reply:1")]),  # raw EDIFACT, not an envelope
     ])
     assert main(["replay", "--bootstrap", broker.bootstrap, "--from", src]) == 0
-    assert capsys.readouterr().out == f"replayed 3 record(s) from {src} to {inbound}\n"
-    got = {r["headers"][ID_HEADER]: r for r in tail_json(capsys, broker.bootstrap, inbound)}
-    assert got[env_a.id]["headers"][ENVELOPE_HEADER] == "json"
-    assert got[env_b.id]["headers"][ENVELOPE_HEADER] == "msgpack"
-    assert ENVELOPE_HEADER not in got["reply:1"]["headers"]
-    assert got["reply:1"]["value"].encode("latin-1") == reply
+    assert capsys.readouterr().out == (f"replayed 3 record(s) from {src} to {replay} (2), "
+                                       f"{inbound} (1)\n")
+    held = {r["headers"][ID_HEADER]: r for r in tail_json(capsys, broker.bootstrap, replay)}
+    assert set(held) == {env_a.id, env_b.id}
+    assert held[env_a.id]["headers"][ENVELOPE_HEADER] == "json"
+    assert held[env_b.id]["headers"][ENVELOPE_HEADER] == "msgpack"
+    assert held[env_a.id]["key"] == "109876543"
+    assert held[env_a.id]["headers"][tools.REPLAYED_HEADER].startswith(f"{src}/")
+    raw = tail_json(capsys, broker.bootstrap, inbound)
+    assert [r["headers"][ID_HEADER] for r in raw] == ["reply:1"]
+    assert ENVELOPE_HEADER not in raw[0]["headers"]
+    assert raw[0]["value"].encode("latin-1") == reply
 
-    # the router routes the replayed envelope with the new route and keeps its id
-    config = load_config(None, env={"STELLWERK_ROUTES": '{"109876543": "carrier.x"}'})
-    rec = got[env_b.id]
+    # the router, reading the replay topic, routes the envelope anew and keeps its id
+    config = load_config(None, env={"STELLWERK_ROUTES": '{"109876543": "carrier.x"}',
+                                    "STELLWERK_TOPICS_REPLAY": replay})
+    rec = held[env_b.id]
     headers = tuple((k, v.encode("latin-1")) for k, v in rec["headers"].items())
-    out = Pipeline(config).process(InRecord(inbound, rec["partition"], rec["offset"],
+    out = Pipeline(config).process(InRecord(replay, rec["partition"], rec["offset"],
                                             b"109876543", enc_mp.encode(env_b), 0, headers))
     assert [(o.topic, o.kind, dict(o.headers)[ID_HEADER]) for o in out] == [
         ("carrier.x", "routed", env_b.id.encode())]
 
-    # DLQ records (original bytes) go back unchanged, never marked as envelopes
-    produce(broker.bootstrap, dlq, [(b"k", enc_json.encode(env_a), [(ID_HEADER, b"dlq:1")])])
+
+def test_replay_of_the_dlq_goes_to_inbound_unmarked(
+        broker: EmbeddedBroker, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """DLQ records are original bytes: back to inbound, never marked as envelopes (a
+    forged ``stellwerk-envelope`` header on them is dropped), whatever they look like."""
+    dlq, inbound, replay = topic("dlq"), topic("inbound"), topic("replay")
+    monkeypatch.setenv("STELLWERK_TOPICS_INBOUND", inbound)
+    monkeypatch.setenv("STELLWERK_TOPICS_REPLAY", replay)
+    monkeypatch.setenv("STELLWERK_TOPICS_DLQ", dlq)
+    enc_json, _ = codec_for("json")
+    produce(broker.bootstrap, dlq, [
+        (b"k", enc_json.encode(envelope()), [(ID_HEADER, b"dlq:1"),
+                                             (ENVELOPE_HEADER, b"json")]),
+        (None, b"\x00garbage", [(ID_HEADER, b"dlq:2")]),
+    ])
     assert main(["replay", "--bootstrap", broker.bootstrap, "--from", dlq]) == 0
-    assert capsys.readouterr().out == f"replayed 1 record(s) from {dlq} to {inbound}\n"
-    back = [r for r in tail_json(capsys, broker.bootstrap, inbound)
-            if r["headers"].get(ID_HEADER) == "dlq:1"]
-    assert len(back) == 1 and ENVELOPE_HEADER not in back[0]["headers"]
-    assert back[0]["headers"][tools.REPLAYED_HEADER].startswith(f"{dlq}/")
+    assert capsys.readouterr().out == f"replayed 2 record(s) from {dlq} to {inbound}\n"
+    back = tail_json(capsys, broker.bootstrap, inbound)
+    assert sorted(r["headers"][ID_HEADER] for r in back) == ["dlq:1", "dlq:2"]
+    assert all(ENVELOPE_HEADER not in r["headers"] for r in back)
+    assert all(r["headers"][tools.REPLAYED_HEADER].startswith(f"{dlq}/") for r in back)
+    assert tail_json(capsys, broker.bootstrap, replay, timeout="0.5") == []
+
+
+def test_replay_to_an_explicit_topic_wins(
+        broker: EmbeddedBroker, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``--to`` takes every record, envelope or not (still marked: a router reading that
+    topic as its replay topic can re-route them)."""
+    src, dst, replay = topic("s301.unroutable"), topic("elsewhere"), topic("replay")
+    monkeypatch.setenv("STELLWERK_TOPICS_REPLAY", replay)
+    env = envelope()
+    produce(broker.bootstrap, src, [(b"120591481", codec_for("json")[0].encode(env), []),
+                                    (None, b"raw", [])])
+    assert main(["replay", "--bootstrap", broker.bootstrap, "--from", src, "--to", dst]) == 0
+    cap = capsys.readouterr()
+    assert cap.out == f"replayed 2 record(s) from {src} to {dst}\n"
+    assert replay in cap.err  # told that the router re-routes envelopes only from there
+    got = tail_json(capsys, broker.bootstrap, dst)
+    assert sorted(r["headers"].get(ENVELOPE_HEADER, "-") for r in got) == ["-", "json"]
 
 
 def test_replay_of_a_missing_topic_exits_2(broker: EmbeddedBroker,
