@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable, Coroutine
+import threading
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from aiokafka.errors import KafkaError
@@ -26,7 +28,8 @@ __all__ = ["configure_logging", "run_async", "serve"]
 log = logging.getLogger("stellwerk")
 T = TypeVar("T")
 
-ROUTES_LOAD_TIMEOUT = 10.0
+#: Seconds from SIGTERM to exit, at most (Kubernetes' default grace period is 30 s).
+STOP_BOUND = 9.0
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -55,54 +58,131 @@ def _install_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
+async def _or_stop(op: Awaitable[T], stop: asyncio.Event) -> T | None:
+    """``await op`` unless stop comes first (then op is cancelled and None returned): a
+    frozen broker must not hold a start-up step past SIGTERM."""
+    task = asyncio.ensure_future(op)
+    stopper = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopper.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+    return None
+
+
+async def _supervise(name: str, start: Callable[[], Coroutine[Any, Any, None]],
+                     stop: asyncio.Event) -> None:
+    """Keep a background task running: a feed that dies is restarted with backoff, so
+    the router never goes on with a table that silently stopped updating."""
+    delay = 1.0
+    while not stop.is_set():
+        try:
+            await start()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.error("%s failed (%s); restarting it in %.0fs", name, type(exc).__name__,
+                      delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 30.0)
+        else:
+            return
+
+
+def _hard_stop_after(seconds: float) -> threading.Timer:
+    """Last resort behind the bounded stop: exit even if a close hangs somewhere.
+
+    Nothing unacknowledged was committed, so exiting here loses nothing.
+    """
+    def fire() -> None:
+        log.error("stop took longer than %.0fs; exiting now (uncommitted records are "
+                  "replayed)", seconds)
+        logging.shutdown()
+        os._exit(0)
+
+    timer = threading.Timer(seconds, fire)
+    timer.daemon = True
+    return timer
+
+
 async def serve(config: Config, bootstrap: str, stop: asyncio.Event | None = None) -> int:
-    """Run the router until SIGTERM/SIGINT (or ``stop``); returns the exit code."""
+    """Run the router until SIGTERM/SIGINT (or ``stop``); returns the exit code.
+
+    Stop is bounded in every state (start-up against a frozen broker, retrying sends,
+    group join): within ``STOP_BOUND`` seconds of the signal the process has exited.
+    """
     stop = stop or asyncio.Event()
     _install_signals(stop)
+    watchdog = asyncio.create_task(_arm_on_stop(stop))
+    try:
+        return await _serve(config, bootstrap, stop)
+    finally:
+        watchdog.cancel()
+
+
+async def _arm_on_stop(stop: asyncio.Event) -> None:
+    await stop.wait()
+    _hard_stop_after(STOP_BOUND).start()
+
+
+async def _serve(config: Config, bootstrap: str, stop: asyncio.Event) -> int:
     observer = PrometheusObserver()
     if config.metrics_port:
         start_http_server(config.metrics_port, registry=observer.registry)
         log.info("metrics on :%d/metrics", config.metrics_port)
     try:
-        await ensure_topics(config, bootstrap, stop=stop)
+        await _or_stop(ensure_topics(config, bootstrap, stop=stop), stop)
     except KafkaError:
         if stop.is_set():
             log.info("stopped before the broker could be reached; nothing consumed")
             return 0
         raise
+    if stop.is_set():
+        log.info("stopped before the broker could be reached; nothing consumed")
+        return 0
     table = RoutingTable(config.routes)
     loaded = asyncio.Event()
-    feed = asyncio.create_task(
-        follow_routes(config, bootstrap, table, loaded, stop, observer.on_routes))
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(_first(loaded, stop), ROUTES_LOAD_TIMEOUT)
-    if not loaded.is_set() and not stop.is_set():
-        log.warning("routing table not loaded within %.0fs; starting with the configured "
-                    "routes", ROUTES_LOAD_TIMEOUT)
+    feed = asyncio.create_task(_supervise(
+        "routes feed",
+        lambda: follow_routes(config, bootstrap, table, loaded, stop, observer.on_routes),
+        stop))
     pipeline = Pipeline(config, table)
-    source = KafkaSource(config, bootstrap, [config.topics.inbound], stop)
+    source = KafkaSource(config, bootstrap, [config.topics.inbound, config.topics.replay],
+                         stop)
     sink = KafkaSink(config, bootstrap)
+    clean, total = True, 0
     try:
-        await sink.start(stop)
-        await source.start(stop)
-    except KafkaError:
-        feed.cancel()
+        # No record is routed before the live table was read to its end.
+        if await _or_stop(_loaded_within(loaded, config.routes_load_timeout), stop) is False:
+            log.error("routing table (%s) not read to its end within %.0fs; stopping "
+                      "without consuming (raise routes_load_timeout?)", config.topics.routes,
+                      config.routes_load_timeout)
+            return 1
+        await _or_stop(sink.start(stop), stop)
+        await _or_stop(source.start(stop), stop)
         if stop.is_set():
-            log.info("stopped before the broker could be reached; nothing consumed")
+            log.info("stopped during start-up; nothing consumed")
             return 0
-        raise
-    log.info("routing %s (mode %s, group %s) on %s", config.topics.inbound, config.mode,
-             config.group_id, bootstrap)
-    clean = True
-    try:
+        log.info("routing %s and %s (mode %s, group %s) on %s", config.topics.inbound,
+                 config.topics.replay, config.mode, config.group_id, bootstrap)
         total = await run_loop(source, sink, pipeline, stop, batch_max=config.batch_max,
-                               poll_timeout_ms=config.poll_timeout_ms, observer=observer)
+                               poll_timeout_ms=config.poll_timeout_ms, observer=observer,
+                               stop_grace=config.stop_grace)
     except StoppedError as exc:
         total, clean = exc.total, False
+    except KafkaError:
+        if not stop.is_set():
+            raise
+        log.info("stopped before the broker could be reached; nothing consumed")
     finally:
-        await source.stop()
-        await sink.stop()
         stop.set()
+        await asyncio.gather(source.stop(), sink.stop())
         feed.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await feed
@@ -114,14 +194,12 @@ async def serve(config: Config, bootstrap: str, stop: asyncio.Event | None = Non
     return 0
 
 
-async def _first(*events: asyncio.Event) -> None:
-    """Return as soon as any of ``events`` is set."""
-    waiters = [asyncio.ensure_future(e.wait()) for e in events]
+async def _loaded_within(loaded: asyncio.Event, timeout: float) -> bool:
     try:
-        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for w in waiters:
-            w.cancel()
+        await asyncio.wait_for(loaded.wait(), timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 def run_command(config: Config, bootstrap: str | None) -> int:

@@ -98,7 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
     idir.add_argument("path", metavar="PATH")
     idir.add_argument("--topic", default=None)
     idir.add_argument("--once", action="store_true", help="send what is there, then exit")
-    idir.add_argument("--interval", type=float, default=1.0, metavar="S")
+    idir.add_argument("--interval", type=float, default=1.0, metavar="S",
+                      help="seconds between scans of PATH (default 1)")
+    idir.add_argument("--settle", type=float, default=2.0, metavar="S",
+                      help="a file is sent once its size and mtime stayed unchanged this "
+                      "long (default 2; also with --once)")
 
     sub.add_parser("demo", help="embedded broker, seed examples, router, table of outputs")
     return p

@@ -21,8 +21,17 @@ from typing import Any, Literal
 
 import msgspec
 
+from .routing import valid_topic
+
 __all__ = [
-    "Config", "ConfigError", "KafkaConfig", "Secret", "TopicsConfig", "load_config", "public",
+    "Config",
+    "ConfigError",
+    "KafkaConfig",
+    "LimitsConfig",
+    "Secret",
+    "TopicsConfig",
+    "load_config",
+    "public",
 ]
 
 
@@ -99,6 +108,11 @@ class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ssl_cafile: str = ""
     ssl_certfile: str = ""
     ssl_keyfile: str = ""
+    #: Idempotent producer (per-partition order and no duplicates from producer retries).
+    #: ``auto``: on where the broker supports it (Apache Kafka), off where it does not
+    #: (the embedded broker rejects InitProducerId); ``on`` fails the start instead.
+    idempotence: Literal["auto", "on", "off"] = "auto"
+    request_timeout_ms: int = 30000
 
 
 class TopicsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -118,6 +132,17 @@ class TopicsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     replication: int = 1
 
 
+class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Record sizes. ``max_record_bytes`` is what the brokers accept (Kafka's default
+    ``max.message.bytes`` is 1 MiB; the producer's ``max_request_size`` is set to it);
+    an output above ``inline_max_bytes`` carries a claim-check reference to the blob
+    store instead of the payload."""
+
+    max_record_bytes: int = 1048576
+    inline_max_bytes: int = 1000000
+    blob_dir: str = "stellwerk-blobs"
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The whole router configuration."""
 
@@ -132,12 +157,23 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     responsibility: dict[str, str] = {}
     kafka: KafkaConfig = KafkaConfig()
     topics: TopicsConfig = TopicsConfig()
+    limits: LimitsConfig = LimitsConfig()
+    #: Seconds to wait for ``stellwerk.routes`` to be read to its end before the first
+    #: record is routed; the router does not consume before that.
+    routes_load_timeout: float = 60.0
+    #: Seconds a running send or commit may still take once stop was requested.
+    stop_grace: float = 3.0
 
     def __post_init__(self) -> None:
         if self.batch_max < 1:
             raise ValueError("batch_max must be >= 1")
         if self.topics.partitions < 1:
             raise ValueError("topics.partitions must be >= 1")
+        if self.limits.inline_max_bytes < 1024:
+            raise ValueError("limits.inline_max_bytes must be >= 1024")
+        bad = sorted(t for t in self.routes.values() if not valid_topic(t))
+        if bad:
+            raise ValueError(f"routes: not a valid Kafka topic name: {bad[0]!r}")
 
 
 def _keys(cls: type[msgspec.Struct], prefix: tuple[str, ...] = ()) -> dict[str, tuple[str, ...]]:
@@ -161,6 +197,11 @@ def _env_value(raw: str, path: tuple[str, ...]) -> Any:
     field_type = _field_type(path)
     if field_type is int:
         return int(raw) if raw.lstrip("-").isdigit() else raw
+    if field_type is float:
+        try:
+            return float(raw)
+        except ValueError:
+            return raw
     if field_type is bool:
         return raw.lower() in ("1", "true", "yes", "on")
     if getattr(field_type, "__origin__", None) is dict:

@@ -2,7 +2,9 @@
 
 JSON by default, msgpack by config; the encoder is built once per process.
 ``raw`` is the message (UNH … UNT) unchanged, as an ISO 8859-1 string so that JSON stays
-readable and the bytes come back exactly with ``raw.encode("latin-1")``.
+readable and the bytes come back exactly with ``raw.encode("latin-1")``. When the
+envelope would exceed the record size limit, ``raw`` is empty and ``raw_blob`` holds the
+claim-check reference (``sha256:…``) of the bytes in the blob store.
 
 The id is derived from content, never from offsets, so a retry or a replay yields the
 same id: ``s301:<sender IK>:<interchange ref>:<message ref>:<digest of the bytes>``.
@@ -57,6 +59,9 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     test: bool
     raw: str
     route: str = ""
+    raw_blob: str = ""
+    #: Why a valid message is unroutable (e.g. its live route names an invalid topic).
+    note: str = ""
 
 
 def error_out(v: Violation) -> ErrorOut:

@@ -9,8 +9,15 @@ Every input record ends somewhere a person can find and replay it:
 * a record that is not an interchange at all → ``stellwerk.dlq``, original bytes;
 * replies (FEHL, KOUB) additionally → ``s301.replies``, keyed by the hospital's IK.
 
-Records replayed from ``s301.unroutable`` carry the header ``stellwerk-envelope``; they
-are routed again with the live table and keep their id.
+Envelopes re-injected by ``stellwerk replay`` arrive on the replay topic
+(``stellwerk.replay``) with the header ``stellwerk-envelope``; only there are they routed
+again (live table, same id). On any other topic the header is ignored and the value is
+validated as an interchange: a producer to ``s301.inbound`` cannot forge an "accepted"
+envelope past validation.
+
+Size: an output above ``limits.inline_max_bytes`` carries a claim-check reference to the
+blob store instead of the bytes (``raw_blob`` in envelopes, header ``stellwerk-blob`` on
+DLQ records), so no record can exceed what the broker accepts.
 """
 
 from __future__ import annotations
@@ -30,17 +37,21 @@ from sgb301 import (
 )
 from sgb301.replies import build_reply
 
+from .blobstore import BlobStore, DirBlobStore
 from .config import Config
 from .envelope import Envelope, SourceRef, codec_for, content_id, error_out
 from .records import Header, InRecord, OutRecord
 from .routing import RoutingTable
 
-__all__ = ["ENVELOPE_HEADER", "ID_HEADER", "Pipeline"]
+__all__ = ["BLOB_HEADER", "ENVELOPE_HEADER", "ID_HEADER", "Pipeline"]
 
 ID_HEADER = "stellwerk-id"
 ENVELOPE_HEADER = "stellwerk-envelope"
 ERROR_HEADER = "stellwerk-error"
 SOURCE_HEADER = "stellwerk-source"
+BLOB_HEADER = "stellwerk-blob"
+#: Bytes a record needs beyond key, value and headers (record and batch framing).
+RECORD_OVERHEAD = 128
 
 ROUTED, REJECT, UNROUTABLE, TEST, REPLY, DLQ = (
     "routed", "rejected", "unroutable", "test", "reply", "dlq")
@@ -49,10 +60,13 @@ ROUTED, REJECT, UNROUTABLE, TEST, REPLY, DLQ = (
 class Pipeline:
     """Decode → validate → route → answer, for one record at a time."""
 
-    def __init__(self, config: Config, routes: RoutingTable | None = None) -> None:
+    def __init__(self, config: Config, routes: RoutingTable | None = None,
+                 blobs: BlobStore | None = None) -> None:
         self.config = config
         self.topics = config.topics
         self.routes = routes if routes is not None else RoutingTable(config.routes)
+        self.blobs = blobs if blobs is not None else DirBlobStore(config.limits.blob_dir)
+        self._inline_max = config.limits.inline_max_bytes
         self._opts = ValidationOptions(mode=config.mode, responsibility=config.responsibility)
         self._validator = Validator(self._opts)
         self._encode, self._decode = codec_for(config.output_format)
@@ -61,7 +75,8 @@ class Pipeline:
     # ---- entry ------------------------------------------------------------------------
     def process(self, rec: InRecord) -> list[OutRecord]:
         """All output records for ``rec`` (never raises for bad input)."""
-        if any(k == ENVELOPE_HEADER for k, _ in rec.headers):
+        if rec.topic == self.topics.replay and any(k == ENVELOPE_HEADER
+                                                   for k, _ in rec.headers):
             return self._reroute(rec)
         if not rec.value:
             return [self._dlq(rec, "1SW01", "leerer Datensatz (kein Wert)")]
@@ -90,13 +105,14 @@ class Pipeline:
             (*report.file_errors, *v.errors) if report.file_errors else v.errors)
         topic, kind, route = self._terminal(v.verdict, v.test, v.receiver_ik)
         key = (v.sender_ik or ic.sender_ik) if kind == REJECT else v.receiver_ik
+        note = self.routes.problem(v.receiver_ik) if kind == UNROUTABLE else ""
         env = Envelope(
             id=mid, type=v.type, version=v.version, reference=v.reference,
             sender_ik=v.sender_ik, receiver_ik=v.receiver_ik, case=v.case,
             verdict=v.verdict, errors=[error_out(e) for e in errors],
             source=SourceRef(rec.topic, rec.partition, rec.offset), message=v.message,
             interchange=ic.reference, test=v.test, raw=raw.decode("latin-1"),
-            route=route,
+            route=route, note=note,
         )
         return self._out(topic, key, env, kind)
 
@@ -130,7 +146,12 @@ class Pipeline:
             ("stellwerk-type", env.type.encode()),
             ("stellwerk-verdict", env.verdict.encode()),
         )
-        return OutRecord(topic, key.encode() if key else None, self._encode.encode(env),
+        value = self._encode.encode(env)
+        if len(value) + RECORD_OVERHEAD > self._inline_max and env.raw:
+            # Claim check: the bytes go to the blob store, the envelope keeps the rest.
+            ref = self.blobs.put(env.raw.encode("latin-1"))
+            value = self._encode.encode(msgspec.structs.replace(env, raw="", raw_blob=ref))
+        return OutRecord(topic, key.encode() if key else None, value,
                          headers, kind, env.type, env.verdict,
                          tuple(e.code for e in env.errors))
 
@@ -159,6 +180,11 @@ class Pipeline:
         """DLQ record for an input whose processing failed unexpectedly."""
         return self._dlq(rec, "SW999", f"Verarbeitung fehlgeschlagen: {reason}")
 
+    def undeliverable(self, rec: InRecord, reason: str) -> OutRecord:
+        """DLQ record for an input one of whose outputs the broker refused for good
+        (e.g. a record too large for the broker, a topic that cannot exist)."""
+        return self._dlq(rec, "SW998", f"Ausgabe nicht zustellbar: {reason}")
+
     def _dlq(self, rec: InRecord, code: str, text: str) -> OutRecord:
         value = rec.value or b""
         headers: tuple[Header, ...] = (
@@ -166,6 +192,9 @@ class Pipeline:
             (ERROR_HEADER, f"{code} {text}".encode()),
             (SOURCE_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
         )
+        if len(value) + RECORD_OVERHEAD > self._inline_max:
+            headers = (*headers, (BLOB_HEADER, self.blobs.put(value).encode()))
+            value = b""
         return OutRecord(self.topics.dlq, rec.key, value, headers, DLQ)
 
     def _reroute(self, rec: InRecord) -> list[OutRecord]:
@@ -177,7 +206,8 @@ class Pipeline:
         except Exception:  # a malformed replay is held, not lost
             return [self._dlq(rec, "2SW15", "wiedereingespieltes Envelope nicht lesbar")]
         topic, kind, route = self._terminal(env.verdict, env.test, env.receiver_ik)
-        env = msgspec.structs.replace(env, route=route)
+        note = self.routes.problem(env.receiver_ik) if kind == UNROUTABLE else ""
+        env = msgspec.structs.replace(env, route=route, note=note)
         key = env.sender_ik if kind == REJECT else env.receiver_ik
         return [self._out(topic, key, env, kind)]
 

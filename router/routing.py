@@ -2,21 +2,29 @@
 
 Updates arrive on ``stellwerk.routes`` (key: IK, value ``{"topic": "…"}``, tombstone
 deletes) and apply without restart. A bad update is ignored and reported, never fatal.
+A route naming a topic that cannot exist (not a legal Kafka topic name, or refused by the
+broker when the router created it) is kept as a *problem*: messages for that IK go to
+``s301.unroutable`` with the reason instead of stalling their partition.
 
 >>> t = RoutingTable({"120591481": "uv.dguv"})
 >>> t.apply(b"260510984", b'{"topic": "kh.x"}')
 True
 >>> t.lookup("260510984"), t.apply(b"260510984", None), t.lookup("260510984")
 ('kh.x', True, None)
+>>> t.apply(b"260510984", b'{"topic": "kein gültiger Name"}'), t.lookup("260510984")
+(True, None)
+>>> t.problem("260510984")
+"Route auf ungültigen Topic-Namen 'kein gültiger Name'"
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import msgspec
 
-__all__ = ["RouteUpdate", "RoutingTable"]
+__all__ = ["RouteUpdate", "RoutingTable", "valid_topic"]
 
 
 class RouteUpdate(msgspec.Struct, frozen=True):
@@ -26,6 +34,13 @@ class RouteUpdate(msgspec.Struct, frozen=True):
 
 
 _decode_update = msgspec.json.Decoder(RouteUpdate).decode
+# Kafka's own rule (kafka.common.internals.Topic): legal characters, at most 249.
+_TOPIC = re.compile(r"[A-Za-z0-9._-]{1,249}")
+
+
+def valid_topic(name: str) -> bool:
+    """True if Kafka accepts ``name`` as a topic name."""
+    return _TOPIC.fullmatch(name) is not None and name not in (".", "..")
 
 
 class RoutingTable:
@@ -34,10 +49,24 @@ class RoutingTable:
     def __init__(self, static: Mapping[str, str] | None = None) -> None:
         self._routes: dict[str, str] = dict(static or {})
         self._static = dict(self._routes)
+        self._problems: dict[str, str] = {}
 
     def lookup(self, ik: str) -> str | None:
         """Topic for ``ik`` or None (unroutable)."""
         return self._routes.get(ik)
+
+    def problem(self, ik: str) -> str:
+        """Why ``ik`` has no usable route ("" if it simply has none)."""
+        return self._problems.get(ik, "")
+
+    def refuse(self, topic: str, reason: str) -> list[str]:
+        """Take every route to ``topic`` out of service (the broker refused the topic);
+        the IKs affected."""
+        iks = [ik for ik, t in self._routes.items() if t == topic]
+        for ik in iks:
+            del self._routes[ik]
+            self._problems[ik] = f"Topic {topic!r} nicht verfügbar: {reason}"
+        return iks
 
     def apply(self, key: bytes | None, value: bytes | None) -> bool:
         """Apply one compacted-topic record; False if it was malformed and ignored.
@@ -47,6 +76,7 @@ class RoutingTable:
         if not key:
             return False
         ik = key.decode("latin-1")
+        self._problems.pop(ik, None)
         if value is None:
             if ik in self._static:
                 self._routes[ik] = self._static[ik]
@@ -59,6 +89,10 @@ class RoutingTable:
             return False
         if not update.topic:
             return False
+        if not valid_topic(update.topic):
+            self._routes.pop(ik, None)
+            self._problems[ik] = f"Route auf ungültigen Topic-Namen {update.topic!r}"
+            return True
         self._routes[ik] = update.topic
         return True
 

@@ -6,29 +6,42 @@ The order is the delivery guarantee (at-least-once), written down here once:
 2. ``process`` every record into output records — pure, no I/O. A record whose
    processing raises anyway becomes a DLQ record: a poison record never stops its
    partition.
-3. ``send_all`` produces every output of the batch and waits for *every*
-   acknowledgement. On failure the same outputs are sent again after a backoff; ids are
-   content-derived, so a duplicate carries the same ``stellwerk-id`` and consumers
-   deduplicate. Nothing is committed until all are acknowledged.
+3. ``send_all`` produces every output of the batch and waits for every acknowledgement.
+   Records the broker refused *for good* (``retriable`` false on the error: too large,
+   invalid topic, …) are reported back; their input record goes to the DLQ instead, so
+   the partition moves on. Records that failed *transiently* are sent again after a
+   backoff, and only those: the sink sends each partition's records in order and stops a
+   partition at its first failure, so a retry never lets a later record of a key
+   overtake an earlier one. Consumers see first occurrences in input order; a duplicate
+   (a retry of a record whose acknowledgement was lost, or a replay after a crash)
+   carries the same ``stellwerk-id`` and the same value.
 4. ``commit`` the next offset of each partition of the batch — explicit offsets, never
-   "whatever was consumed", so a rebalance cannot commit unprocessed records.
+   "whatever was consumed", so a rebalance cannot commit unprocessed records. A
+   partition revoked meanwhile is not committed here: its new owner replays it.
 
 A crash anywhere before 4 replays the batch on restart; a crash after 4 loses nothing.
+
+Stop is bounded: once stop is requested, a send or commit in flight gets
+``stop_grace`` seconds, backoffs end at once, and the batch is left uncommitted if its
+acknowledgements did not arrive (it is replayed by whoever owns the partition next).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Protocol, TypeVar
+
+import msgspec
 
 from .observer import BatchStats, NullObserver, Observer
 from .pipeline import DLQ, Pipeline
 from .records import InRecord, OutRecord
 
-__all__ = ["Sink", "Source", "StoppedError", "TransientError", "run_loop"]
+__all__ = ["SendOutcome", "Sink", "Source", "StoppedError", "TransientError", "run_loop"]
 
 log = logging.getLogger("stellwerk.runner")
 T = TypeVar("T")
@@ -40,6 +53,20 @@ class TransientError(Exception):
     retriable = True
 
 
+class SendOutcome(msgspec.Struct, frozen=True):
+    """What became of the records handed to :meth:`Sink.send_all`, by index.
+
+    ``pending``: not acknowledged, worth another try (transient failure, or not sent
+    because an earlier record of the same partition failed). ``failed``: refused for
+    good, with the reason (an error class name, never payload). Everything else was
+    acknowledged.
+    """
+
+    pending: list[int] = []
+    failed: dict[int, str] = {}
+    error: str = ""
+
+
 class Source(Protocol):
     """Where input records come from."""
 
@@ -48,16 +75,26 @@ class Source(Protocol):
         ...
 
     async def commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        """Commit next offsets per (topic, partition)."""
+        """Commit next offsets per (topic, partition) still assigned to us."""
         ...
 
 
 class Sink(Protocol):
     """Where output records go."""
 
-    async def send_all(self, records: list[OutRecord]) -> None:
-        """Produce all, in order, and return once every one is acknowledged."""
+    async def send_all(self, records: list[OutRecord]) -> SendOutcome:
+        """Produce all, in order per partition, and return once each one is
+        acknowledged, refused for good, or (transient failure) left pending."""
         ...
+
+
+class StoppedError(Exception):
+    """Stop was requested while an operation was still failing or in flight; the batch
+    in hand was not committed. ``total`` counts the records committed before."""
+
+    def __init__(self, what: str, total: int = 0) -> None:
+        super().__init__(what)
+        self.total = total
 
 
 def _safe_process(pipeline: Pipeline, rec: InRecord) -> list[OutRecord]:
@@ -70,34 +107,73 @@ def _safe_process(pipeline: Pipeline, rec: InRecord) -> list[OutRecord]:
         return [pipeline.poison(rec, type(exc).__name__)]
 
 
-class StoppedError(Exception):
-    """Stop was requested while an operation was still failing; the batch in hand was
-    not committed. ``total`` counts the records committed before."""
+async def _until_stopped(op: Awaitable[T], stop: asyncio.Event, grace: float, what: str) -> T:
+    """Await ``op``; once ``stop`` is set it gets ``grace`` more seconds, then it is
+    abandoned with :class:`StoppedError` (nothing is committed after an abandoned op)."""
+    task = asyncio.ensure_future(op)
+    if not stop.is_set():
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+        if task.done():
+            return task.result()
+    try:
+        return await asyncio.wait_for(task, grace)
+    except TimeoutError as exc:
+        raise StoppedError(f"{what} still in flight") from exc
 
-    def __init__(self, what: str, total: int = 0) -> None:
-        super().__init__(what)
-        self.total = total
+
+async def _backoff(stop: asyncio.Event, delay: float, what: str) -> None:
+    """Sleep ``delay`` unless stop is requested; then raise :class:`StoppedError`."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)
+    if stop.is_set():
+        raise StoppedError(f"{what} failing")
 
 
-async def _retry(op: Callable[[T], Awaitable[None]], arg: T, what: str, observer: Observer,
-                 stop: asyncio.Event, max_backoff: float = 10.0) -> None:
-    """Await ``op(arg)`` until it succeeds, backing off on TransientError.
+async def _deliver(sink: Sink, records: list[OutRecord], stop: asyncio.Event,
+                   obs: Observer, grace: float, *, insist: bool = False) -> dict[int, str]:
+    """Send until every record is acknowledged or refused for good; the refused ones.
 
-    If stop is requested meanwhile, give up with :class:`StoppedError`: the batch stays
-    uncommitted and is processed again after restart, so nothing is lost.
+    ``insist``: refused records are retried too (the DLQ has no place behind it: a
+    record it refuses holds the partition rather than being lost).
     """
+    todo = list(range(len(records)))
+    failed: dict[int, str] = {}
+    delay = 0.2
+    while todo:
+        outcome = await _until_stopped(sink.send_all([records[i] for i in todo]), stop,
+                                       grace, "send")
+        retry = outcome.pending
+        if insist:
+            retry = sorted({*retry, *outcome.failed})
+        else:
+            failed.update({todo[j]: reason for j, reason in outcome.failed.items()})
+        if not retry:
+            break
+        todo = [todo[j] for j in retry]
+        obs.on_retry("send")
+        log.warning("send: %d record(s) not acknowledged (%s); retrying in %.1fs",
+                    len(todo), outcome.error or "refused", delay)
+        await _backoff(stop, delay, "send")
+        delay = min(delay * 2, 10.0)
+    return failed
+
+
+async def _commit(source: Source, offsets: dict[tuple[str, int], int], stop: asyncio.Event,
+                  obs: Observer, grace: float) -> None:
     delay = 0.2
     while True:
         try:
-            await op(arg)
+            await _until_stopped(source.commit(offsets), stop, grace, "commit")
             return
         except TransientError as exc:
-            observer.on_retry(what)
-            if stop.is_set():
-                raise StoppedError(what) from exc
-            log.warning("%s failed (%s); retrying in %.1fs", what, exc, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, max_backoff)
+            obs.on_retry("commit")
+            log.warning("commit failed (%s); retrying in %.1fs", exc, delay)
+            await _backoff(stop, delay, "commit")
+            delay = min(delay * 2, 10.0)
 
 
 async def run_loop(
@@ -109,9 +185,10 @@ async def run_loop(
     batch_max: int = 500,
     poll_timeout_ms: int = 200,
     observer: Observer | None = None,
+    stop_grace: float = 3.0,
 ) -> int:
-    """Run until ``stop`` is set; the batch in hand is always finished. Returns the
-    number of input records processed."""
+    """Run until ``stop`` is set; the batch in hand is finished if it can be within
+    ``stop_grace``. Returns the number of input records processed and committed."""
     obs = observer or NullObserver()
     total = 0
     while not stop.is_set():
@@ -121,15 +198,21 @@ async def run_loop(
         started = time.perf_counter()
         stats = BatchStats()
         outputs: list[OutRecord] = []
+        origin: list[int] = []
         offsets: dict[tuple[str, int], int] = {}
-        for rec in batch:
-            outputs.extend(_safe_process(pipeline, rec))
+        for j, rec in enumerate(batch):
+            produced = _safe_process(pipeline, rec)
+            outputs.extend(produced)
+            origin.extend([j] * len(produced))
             offsets[(rec.topic, rec.partition)] = rec.offset + 1
         try:
-            await _retry(sink.send_all, outputs, "send", obs, stop)
-            await _retry(source.commit, offsets, "commit", obs, stop)
+            refused = await _deliver(sink, outputs, stop, obs, stop_grace)
+            if refused:
+                outputs = await _divert(sink, pipeline, batch, outputs, origin, refused,
+                                        stop, obs, stop_grace)
+            await _commit(source, offsets, stop, obs, stop_grace)
         except StoppedError as exc:
-            log.warning("stopping with an uncommitted batch (%s failing); it is replayed on "
+            log.warning("stopping with an uncommitted batch (%s); it is replayed on "
                         "restart", exc)
             raise StoppedError(str(exc), total) from exc
         stats.records = len(batch)
@@ -143,3 +226,19 @@ async def run_loop(
         obs.on_batch(stats)
         total += len(batch)
     return total
+
+
+async def _divert(sink: Sink, pipeline: Pipeline, batch: list[InRecord],
+                  outputs: list[OutRecord], origin: list[int], refused: dict[int, str],
+                  stop: asyncio.Event, obs: Observer, grace: float) -> list[OutRecord]:
+    """Send the inputs of refused outputs to the DLQ; the outputs as delivered."""
+    reasons: dict[int, str] = {}
+    for i, reason in refused.items():
+        reasons.setdefault(origin[i], f"{reason} topic={outputs[i].topic}")
+    for j, reason in reasons.items():
+        rec = batch[j]
+        log.error("output refused by the broker topic=%s partition=%d offset=%d (%s); "
+                  "input record to DLQ", rec.topic, rec.partition, rec.offset, reason)
+    dlq = [pipeline.undeliverable(batch[j], reason) for j, reason in sorted(reasons.items())]
+    await _deliver(sink, dlq, stop, obs, grace, insist=True)
+    return [o for i, o in enumerate(outputs) if i not in refused] + dlq

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import logging
 import os
 import signal
@@ -27,6 +28,7 @@ import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+from sgb301 import scan
 
 from .app import configure_logging, run_async
 from .broker import EmbeddedBroker
@@ -38,13 +40,17 @@ from .records import Header
 
 __all__ = [
     "CONNECT_TIMEOUT",
-    "FILE_HEADER",
+    "INGEST_ONCE_BOUND",
+    "INPUT_ID_HEADER",
     "REPLAYED_HEADER",
     "BrokerUnreachableError",
     "bootstrap_of",
     "broker_main",
     "envelope_format",
     "ingest_main",
+    "input_id",
+    "name_digest",
+    "receiver_key",
     "replay_headers",
     "replay_main",
     "replay_target",
@@ -60,8 +66,8 @@ CONNECT_TIMEOUT = 10.0
 REPLAY_STALL_TIMEOUT = 30.0
 #: Header naming the source record of a replayed record: ``<topic>/<partition>/<offset>``.
 REPLAYED_HEADER = "stellwerk-replayed-from"
-#: Header carrying the file name of an ingested file.
-FILE_HEADER = "stellwerk-file"
+#: Header of an ingested record: ``sha256:<hex of the file's bytes>`` (never the name).
+INPUT_ID_HEADER = "stellwerk-input-id"
 
 EXIT_OK, EXIT_PARTIAL, EXIT_BROKER = 0, 1, 2
 Format = Literal["json", "msgpack"]
@@ -586,19 +592,34 @@ async def _replay(config: Config, bootstrap: str, source: str, explicit: str | N
 # ---- ingest ---------------------------------------------------------------------------
 INGEST_BATCH_FILES = 100
 INGEST_BATCH_BYTES = 64 * 1024 * 1024
+#: Seconds ``ingest --once`` waits, beyond ``--settle``, for the files present at its
+#: start to settle; a file still changing then stays in PATH for the next run.
+INGEST_ONCE_BOUND = 60.0
+#: Bytes of an ingested file read for the UNB receiver IK (UNA + UNB fit easily).
+_UNB_HEAD = 4096
 _SUBDIRS = ("done", "failed")
+
+#: (size, mtime ns) of a directory entry.
+Signature = tuple[int, int]
 
 
 def ingest_main(args: argparse.Namespace, config: Config) -> int:
-    """``stellwerk ingest dir PATH [--topic T] [--once] [--interval S]``.
+    """``stellwerk ingest dir PATH [--topic T] [--once] [--interval S] [--settle S]``.
 
     The file-drop edge of a transport gateway. Every ``--interval`` seconds PATH is
-    listed; a file is *complete* when its size and modification time did not change
-    between two polls (``--once``: every file present is complete). Names starting with
-    ``.`` or ending in ``.tmp``/``.part`` are ignored (write under such a name, then
-    rename). Each complete file is sent as one record to ``--topic`` (default: the
-    configured inbound topic): value = the bytes unchanged, no key (the router keys its
-    outputs), header ``stellwerk-file: <name>``.
+    listed. Names starting with ``.`` or ending in ``.tmp``/``.part`` are ignored (write
+    under such a name, then rename). A file is *ready* once its size and modification
+    time stayed unchanged for ``--settle`` seconds (default 2) as observed by this
+    process, also on the first scan and with ``--once``: a writer that appends slowly is
+    never sent a half-written file. Just before sending, the open file is checked
+    against the settled size and mtime again.
+
+    Each ready file is sent as one record to ``--topic`` (default: the configured inbound
+    topic): value = the bytes unchanged; key = the receiver IK of the interchange's UNB
+    (element 3, first component; none when the file has no UNB or the field is not nine
+    digits), so records for one receiver keep their order; header
+    ``stellwerk-input-id: sha256:<hex of the bytes>``, so a file sent twice is
+    recognisable as a duplicate. The file name is never sent.
 
     A file is moved to ``PATH/done/`` only after the broker acknowledged it; a name that
     is taken there gets a numeric suffix before the extension (``a.edi`` → ``a.1.edi``).
@@ -606,14 +627,18 @@ def ingest_main(args: argparse.Namespace, config: Config) -> int:
     unreadable or oversized file) goes to ``PATH/failed/`` with ``<name>.reason.txt``;
     a file that vanished is skipped. Delivery is at-least-once: a file stays in PATH until
     acknowledged, so a restart sends it again; if the process dies between the
-    acknowledgement and the move the file is sent a second time on restart (identical
-    content gives identical ids downstream, so consumers deduplicate).
+    acknowledgement and the move the file is sent a second time on restart (same
+    ``stellwerk-input-id``; identical content gives identical ids downstream too).
 
-    Logs file name, size, partition and offset to stderr, never content. Runs until
+    File names can hold patient names: stderr shows a digest of the name (first 12 hex
+    digits of its SHA-256, :func:`name_digest`), the size, partition and offset, never
+    the name or the content; done/ and failed/ keep the names on disk. Runs until
     SIGTERM/SIGINT (finishing the current batch first; exit 0) and waits for the broker
-    while it is unreachable. ``--once``: send what is there now and exit 0 (also when
-    files went to failed/); 2 when the broker is unreachable (bounded retry) or did not
-    acknowledge every file, or PATH is not a directory.
+    while it is unreachable. ``--once``: send the files present now once they settled
+    (waiting at most ``--settle`` + :data:`INGEST_ONCE_BOUND` s; a file still changing
+    then stays for the next run) and exit 0 (also when files went to failed/); 2 when the
+    broker is unreachable (bounded retry) or did not acknowledge every file, or PATH is
+    not a directory.
     """
     if args.ingest_kind != "dir":
         return _fail(f"ingest: unknown kind {args.ingest_kind!r}")
@@ -623,20 +648,47 @@ def ingest_main(args: argparse.Namespace, config: Config) -> int:
         return _fail(f"ingest: {root} is not a directory")
     if args.interval <= 0:
         return _fail("ingest: --interval must be positive")
+    if args.settle < 0:
+        return _fail("ingest: --settle must not be negative")
     _quiet(config)
     topic = args.topic or config.topics.inbound
     try:
         return run_async(lambda: _ingest(config, bootstrap, root, topic, args.once,
-                                         float(args.interval)))
+                                         float(args.interval), float(args.settle)))
     except BrokerUnreachableError as exc:
         return _fail(str(exc))
+
+
+def name_digest(name: str) -> str:
+    """What the logs show instead of a file name (which may hold a patient's name): the
+    first 12 hex digits of the SHA-256 of the name's bytes."""
+    return hashlib.sha256(os.fsencode(name)).hexdigest()[:12]
+
+
+def input_id(data: bytes) -> str:
+    """The ``stellwerk-input-id`` of an ingested file: ``sha256:<hex of the bytes>``."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def receiver_key(data: bytes) -> bytes | None:
+    """The receiver IK of the interchange's UNB (element 3, first component) as a record
+    key, or None when there is no UNB or the field is not nine digits.
+
+    Only the head of the file is scanned (UNA and UNB come first). Anything that is not
+    an IK stays out of the key: a garbage file must not put its content there.
+    """
+    try:
+        ik = scan(data[:_UNB_HEAD]).receiver_ik
+    except Exception:  # keying is best effort: a codec failure must not stop the edge
+        return None
+    return ik.encode() if len(ik) == 9 and ik.isascii() and ik.isdigit() else None
 
 
 def _ignored(name: str) -> bool:
     return name.startswith(".") or name.endswith((".tmp", ".part"))
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
+def _signature(path: Path) -> Signature | None:
     """(size, mtime ns) of the file (or of the link itself when it is broken)."""
     try:
         st = path.stat()
@@ -650,20 +702,35 @@ def _signature(path: Path) -> tuple[int, int] | None:
     return st.st_size, st.st_mtime_ns
 
 
-def _scan(root: Path, previous: dict[str, tuple[int, int]], once: bool
-          ) -> tuple[list[str], dict[str, tuple[int, int]]]:
-    """Complete names (oldest first) and the signatures seen now."""
-    current: dict[str, tuple[int, int]] = {}
+class _Seen(msgspec.Struct):
+    """A name's signature and since when (monotonic seconds) it has not changed."""
+
+    signature: Signature
+    since: float
+
+
+def _scan(root: Path, previous: dict[str, _Seen], now: float, settle: float
+          ) -> tuple[list[str], list[str], dict[str, _Seen]]:
+    """Ready names (oldest first), names still settling, and the state seen now.
+
+    Settling is measured with this process's monotonic clock, not from the file's mtime:
+    mtimes on network file systems come from another host's clock.
+    """
+    current: dict[str, _Seen] = {}
     for entry in os.scandir(root):
         name = entry.name
         if _ignored(name) or (name in _SUBDIRS and entry.is_dir(follow_symlinks=False)):
             continue
         sig = _signature(root / name)
-        if sig is not None:
-            current[name] = sig
-    complete = [n for n, sig in current.items() if once or previous.get(n) == sig]
-    complete.sort(key=lambda n: (current[n][1], n))
-    return complete, current
+        if sig is None:
+            continue
+        before = previous.get(name)
+        current[name] = (before if before is not None and before.signature == sig
+                         else _Seen(sig, now))
+    ready = [n for n, s in current.items() if now - s.since >= settle]
+    ready.sort(key=lambda n: (current[n].signature[1], n))
+    settling = [n for n, s in current.items() if now - s.since < settle]
+    return ready, settling, current
 
 
 def _unique(directory: Path, name: str) -> Path:
@@ -680,7 +747,7 @@ def _unique(directory: Path, name: str) -> Path:
 
 
 class _Ingest:
-    """One watched directory: reads, sends, moves."""
+    """One watched directory: reads, sends, moves. Logs name digests, never names."""
 
     def __init__(self, producer: Any, root: Path, topic: str) -> None:
         self.producer = producer
@@ -690,6 +757,9 @@ class _Ingest:
         self.failed = root / "failed"
         self.done.mkdir(exist_ok=True)
         self.failed.mkdir(exist_ok=True)
+        #: Sent and acknowledged but not moved to done/ (signature then): not sent again
+        #: on every poll while unchanged.
+        self.stuck: dict[str, Signature] = {}
 
     def fail(self, name: str, reason: str) -> None:
         target = _unique(self.failed, name)
@@ -699,89 +769,110 @@ class _Ingest:
         except FileNotFoundError:  # vanished meanwhile: nothing to keep
             Path(f"{target}.reason.txt").unlink(missing_ok=True)
             return
-        log.warning("ingest: %s → failed/%s: %s", name, target.name, reason)
+        log.warning("ingest: file %s → failed/: %s", name_digest(name), reason)
 
-    def read(self, name: str) -> bytes | None:
-        """The file's bytes; None (after moving it to failed/) if it cannot be read,
-        None if it vanished."""
+    def read(self, name: str, settled: Signature) -> bytes | None:
+        """The file's bytes if it still has the ``settled`` signature; None (after moving
+        it to failed/) if it cannot be read, None if it vanished or changed (a writer is
+        back: it settles again before it is sent)."""
         path = self.root / name
         try:
-            st = path.stat()
+            # O_NONBLOCK: opening a FIFO must not hang the edge; no effect on files.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
         except FileNotFoundError:
             if os.path.lexists(path):
                 self.fail(name, "broken symbolic link")
             return None
-        except OSError as exc:
-            self.fail(name, f"cannot stat: {exc.strerror}")
-            return None
-        if not stat.S_ISREG(st.st_mode):
-            kind = "a directory" if stat.S_ISDIR(st.st_mode) else "not a regular file"
-            self.fail(name, f"cannot be sent: {kind}")
-            return None
-        if st.st_size > MAX_RECORD_BYTES:
-            self.fail(name, f"{st.st_size} bytes, larger than the maximum record size "
-                            f"({MAX_RECORD_BYTES})")
-            return None
-        try:
-            return path.read_bytes()
-        except FileNotFoundError:
+        except IsADirectoryError:
+            self.fail(name, "cannot be sent: a directory")
             return None
         except OSError as exc:
-            self.fail(name, f"cannot read: {exc.strerror}")
+            self.fail(name, f"cannot open: {type(exc).__name__}")
             return None
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if stat.S_ISDIR(st.st_mode):
+                self.fail(name, "cannot be sent: a directory")
+                return None
+            if not stat.S_ISREG(st.st_mode):
+                self.fail(name, "cannot be sent: not a regular file")
+                return None
+            if st.st_size > MAX_RECORD_BYTES:
+                self.fail(name, f"{st.st_size} bytes, larger than the maximum record "
+                                f"size ({MAX_RECORD_BYTES})")
+                return None
+            if (st.st_size, st.st_mtime_ns) != settled:
+                return None
+            try:
+                data = fh.read()
+            except OSError as exc:
+                self.fail(name, f"cannot read: {type(exc).__name__}")
+                return None
+            after = os.fstat(fh.fileno())
+        if len(data) != settled[0] or (after.st_size, after.st_mtime_ns) != settled:
+            return None
+        return data
 
-    async def ship(self, names: list[str]) -> int:
+    async def ship(self, names: list[str], seen: dict[str, _Seen]) -> int:
         """Send ``names`` in batches; returns how many could not be sent (broker)."""
         undelivered = 0
         i = 0
         while i < len(names):
-            batch: list[tuple[str, int, asyncio.Future[Any]]] = []
+            batch: list[tuple[str, int, str, asyncio.Future[Any]]] = []
             size = 0
             while i < len(names) and len(batch) < INGEST_BATCH_FILES \
                     and size < INGEST_BATCH_BYTES:
                 name = names[i]
                 i += 1
-                data = self.read(name)
+                settled = seen[name].signature
+                if self.stuck.get(name) == settled:
+                    continue
+                data = self.read(name, settled)
                 if data is None:
                     continue
+                ident = input_id(data)
                 try:
                     fut = await self.producer.send(
-                        self.topic, data, key=None, headers=[(FILE_HEADER, os.fsencode(name))])
+                        self.topic, data, key=receiver_key(data),
+                        headers=[(INPUT_ID_HEADER, ident.encode())])
                 except MessageSizeTooLargeError:
                     self.fail(name, "larger than the maximum record size")
                     continue
                 except KafkaError as exc:
-                    log.warning("ingest: %s not sent (%s); kept for the next poll", name,
-                                type(exc).__name__)
+                    log.warning("ingest: file %s not sent (%s); kept for the next poll",
+                                name_digest(name), type(exc).__name__)
                     undelivered += 1
                     continue
-                batch.append((name, len(data), fut))
+                batch.append((name, len(data), ident, fut))
                 size += len(data)
-            results = await asyncio.gather(*(f for _, _, f in batch), return_exceptions=True)
-            for (name, n, _), res in zip(batch, results, strict=True):
+            results = await asyncio.gather(*(f for *_, f in batch), return_exceptions=True)
+            for (name, n, ident, _), res in zip(batch, results, strict=True):
                 if isinstance(res, MessageSizeTooLargeError):
                     self.fail(name, "the broker refused it as too large")
                 elif isinstance(res, BaseException):
-                    log.warning("ingest: %s not acknowledged (%s); kept for the next poll",
-                                name, type(res).__name__)
+                    log.warning("ingest: file %s not acknowledged (%s); kept for the next "
+                                "poll", name_digest(name), type(res).__name__)
                     undelivered += 1
                 else:
-                    target = _unique(self.done, name)
                     try:
-                        os.rename(self.root / name, target)
-                    except OSError as exc:  # sent, but stays: sent again (at-least-once)
-                        log.error("ingest: %s sent but not moved to done/ (%s)", name,
-                                  exc.strerror)
+                        os.rename(self.root / name, _unique(self.done, name))
+                    except OSError as exc:  # sent, but stays: sent again after a restart
+                        self.stuck[name] = seen[name].signature
+                        log.error("ingest: file %s sent as %s but not moved to done/ (%s)",
+                                  name_digest(name), ident, type(exc).__name__)
                         continue
-                    log.info("ingest: %s (%d bytes) → %s/%d@%d, done/%s", name, n,
-                             self.topic, res.partition, res.offset, target.name)
+                    self.stuck.pop(name, None)
+                    log.info("ingest: file %s (%d bytes) → %s/%d@%d %s, moved to done/",
+                             name_digest(name), n, self.topic, res.partition, res.offset,
+                             ident)
         return undelivered
 
 
 async def _ingest(config: Config, bootstrap: str, root: Path, topic: str, once: bool,
-                  interval: float) -> int:
+                  interval: float, settle: float) -> int:
     stop = asyncio.Event()
     _install_stop(stop)
+    loop = asyncio.get_running_loop()
     producer = _producer(config, bootstrap)
     if once:
         await _start_bounded(producer, "ingest")
@@ -791,18 +882,34 @@ async def _ingest(config: Config, bootstrap: str, root: Path, topic: str, once: 
         except KafkaError:  # stopped while the broker was unreachable
             return EXIT_OK
     undelivered = 0
+    # --once polls often enough to notice a settled file soon, at most every --interval.
+    step = min(interval, max(settle / 4, 0.05)) if once else interval
+    deadline = loop.time() + settle + INGEST_ONCE_BOUND
     try:
         job = _Ingest(producer, root, topic)
-        log.info("ingest: watching %s → %s%s", root, topic,
-                 " (once)" if once else f" every {interval:g}s")
-        seen: dict[str, tuple[int, int]] = {}
+        log.info("ingest: watching %s → %s%s, settle %gs", root, topic,
+                 " (once)" if once else f" every {interval:g}s", settle)
+        seen: dict[str, _Seen] = {}
+        present: set[str] | None = None  # --once: the names there at the first scan
         while not stop.is_set():
-            complete, seen = _scan(root, seen, once)
-            undelivered = await job.ship(complete) if complete else 0
-            if once:
-                break
+            ready, settling, seen = _scan(root, seen, loop.time(), settle)
+            shipped = await job.ship(ready, seen) if ready else 0
+            if not once:
+                undelivered = shipped
+            else:
+                undelivered += shipped
+                if present is None:
+                    present = set(ready) | set(settling)
+                waiting = [n for n in settling if n in present]
+                if not waiting:
+                    break
+                if loop.time() >= deadline:
+                    log.warning("ingest: %d file(s) still changing after %gs; left in %s "
+                                "for the next run", len(waiting), settle + INGEST_ONCE_BOUND,
+                                root)
+                    break
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+                await asyncio.wait_for(stop.wait(), step)
     finally:
         await producer.stop()
     if undelivered:

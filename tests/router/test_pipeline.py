@@ -7,11 +7,12 @@ import asyncio
 import msgspec
 import pytest
 
+from router.blobstore import MemoryBlobStore
 from router.config import load_config
 from router.envelope import Envelope
 from router.memory import MemorySink, MemorySource
-from router.pipeline import ENVELOPE_HEADER, ID_HEADER, Pipeline
-from router.records import InRecord
+from router.pipeline import BLOB_HEADER, ENVELOPE_HEADER, ID_HEADER, Pipeline
+from router.records import InRecord, OutRecord
 from router.routing import RoutingTable
 from router.runner import run_loop
 from sgb301 import ik_check_digit
@@ -26,15 +27,15 @@ def production(case: str = "1234567", receiver: str = CARRIER, vk: str = "10") -
     return wrap(msg, sender="260510223", receiver=receiver, application_reference="EUVK0001")
 
 
-def rec(value: bytes | None, offset: int = 0, headers: tuple[tuple[str, bytes], ...] = ()) -> (
-    InRecord
-):
-    return InRecord("s301.inbound", 0, offset, b"k", value, 1_440_000_000_000, headers)
+def rec(value: bytes | None, offset: int = 0, headers: tuple[tuple[str, bytes], ...] = (),
+        topic: str = "s301.inbound") -> InRecord:
+    return InRecord(topic, 0, offset, b"k", value, 1_440_000_000_000, headers)
 
 
 @pytest.fixture
 def pipeline() -> Pipeline:
-    return Pipeline(load_config(None, env={"STELLWERK_ROUTES": f'{{"{CARRIER}": "uv.carrier"}}'}))
+    return Pipeline(load_config(None, env={"STELLWERK_ROUTES": f'{{"{CARRIER}": "uv.carrier"}}'}),
+                    blobs=MemoryBlobStore())
 
 
 def kinds(outs: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
@@ -91,13 +92,72 @@ def test_fan_out_one_record_per_message(pipeline: Pipeline) -> None:
 
 def test_replayed_unroutable_envelope_is_rerouted_with_same_id() -> None:
     table = RoutingTable()
-    p = Pipeline(load_config(None, env={}), table)
+    p = Pipeline(load_config(None, env={}), table, blobs=MemoryBlobStore())
     (held, _) = p.process(rec(production()))
     assert held.kind == "unroutable"
     table.apply(CARRIER.encode(), b'{"topic": "uv.new"}')
-    (again,) = p.process(rec(held.value, headers=((ENVELOPE_HEADER, b"json"),)))
+    (again,) = p.process(rec(held.value, headers=((ENVELOPE_HEADER, b"json"),),
+                             topic="stellwerk.replay"))
     assert (again.topic, again.kind) == ("uv.new", "routed")
     assert dict(again.headers)[ID_HEADER] == dict(held.headers)[ID_HEADER]
+
+
+def test_forged_envelope_on_inbound_is_not_routed(pipeline: Pipeline) -> None:
+    """Only the replay topic re-routes envelopes: a self-made "accepted" envelope on
+    s301.inbound is validated as an interchange (it is none) and held in the DLQ."""
+    (genuine, _) = pipeline.process(rec(production()))
+    env = msgspec.json.decode(genuine.value, type=Envelope)
+    forged = msgspec.json.encode(msgspec.structs.replace(env, id="s301:forged"))
+    outs = pipeline.process(rec(forged, headers=((ENVELOPE_HEADER, b"json"),)))
+    assert kinds(outs) == [("stellwerk.dlq", "dlq")]
+    assert outs[0].value == forged  # held unchanged for a person to look at
+    # The same record from the replay topic is routed (that topic is ACL-protected).
+    again = pipeline.process(rec(forged, headers=((ENVELOPE_HEADER, b"json"),),
+                                 topic="stellwerk.replay"))
+    assert kinds(again) == [("uv.carrier", "routed")]
+
+
+def test_live_route_to_an_invalid_topic_is_unroutable_with_the_reason() -> None:
+    table = RoutingTable()
+    p = Pipeline(load_config(None, env={}), table, blobs=MemoryBlobStore())
+    table.apply(CARRIER.encode(), b'{"topic": "uv carrier!"}')
+    (out, _) = p.process(rec(production()))
+    assert (out.topic, out.kind) == ("s301.unroutable", "unroutable")
+    assert "uv carrier!" in msgspec.json.decode(out.value, type=Envelope).note
+
+
+def big_message(size: int) -> bytes:
+    """An AUFN whose free text makes it about ``size`` bytes, with bytes >= 0x80 (they
+    double in the JSON envelope)."""
+    filler = ("Ä" * (size // 2)).encode("latin-1")
+    return production().replace(b"NAD+", b"NAD+" + filler[: size // 2], 1)
+
+
+def test_oversized_envelope_carries_a_claim_check() -> None:
+    blobs = MemoryBlobStore()
+    cfg = load_config(None, env={"STELLWERK_ROUTES": f'{{"{CARRIER}": "uv.carrier"}}',
+                                 "STELLWERK_LIMITS_INLINE_MAX_BYTES": "20000"})
+    p = Pipeline(cfg, blobs=blobs)
+    data = big_message(30_000)
+    outs = p.process(rec(data))
+    assert all(len(o.value) <= 20_000 for o in outs)
+    env = msgspec.json.decode(outs[0].value, type=Envelope)
+    assert env.raw == "" and env.raw_blob.startswith("sha256:")
+    raw = blobs.get(env.raw_blob)
+    assert raw in data and raw.startswith(b"UNH+")  # the message bytes, unchanged
+    # Small messages stay inline.
+    small = msgspec.json.decode(p.process(rec(production()))[0].value, type=Envelope)
+    assert small.raw and not small.raw_blob
+
+
+def test_oversized_dlq_record_carries_a_claim_check() -> None:
+    blobs = MemoryBlobStore()
+    p = Pipeline(load_config(None, env={"STELLWERK_LIMITS_INLINE_MAX_BYTES": "2000"}),
+                 blobs=blobs)
+    junk = b"no interchange " * 1000
+    (out,) = p.process(rec(junk))
+    assert out.kind == "dlq" and out.value == b""
+    assert blobs.get(dict(out.headers)[BLOB_HEADER].decode()) == junk
 
 
 def test_msgpack_output_format() -> None:
@@ -106,22 +166,57 @@ def test_msgpack_output_format() -> None:
     assert msgspec.msgpack.decode(out.value, type=Envelope).type == "AUFN"
 
 
-def test_loop_commits_only_after_acks_and_retries_sends(pipeline: Pipeline) -> None:
-    records = [rec(production(case=f"{i:07d}"), offset=i) for i in range(7)]
-    source, sink = MemorySource(records), MemorySink(fail_times=2)
-
+def run(source: MemorySource, sink: MemorySink, pipeline: Pipeline, batch_max: int = 3) -> int:
     async def go() -> int:
         stop = asyncio.Event()
-        task = asyncio.create_task(run_loop(source, sink, pipeline, stop, batch_max=3))
+        task = asyncio.create_task(run_loop(source, sink, pipeline, stop, batch_max=batch_max))
         await source.drained.wait()
         await asyncio.sleep(0.05)
         stop.set()
         return await task
 
-    assert asyncio.run(go()) == 7
+    return asyncio.run(go())
+
+
+def test_loop_commits_only_after_acks_and_retries_sends(pipeline: Pipeline) -> None:
+    records = [rec(production(case=f"{i:07d}"), offset=i) for i in range(7)]
+    journal: list[tuple[str, object]] = []
+    source = MemorySource(records, journal)
+    sink = MemorySink(fail_times=2, journal=journal)
+    assert run(source, sink, pipeline) == 7
     assert source.committed == {("s301.inbound", 0): 7}
     assert sink.calls == 5  # 3 batches + 2 failed attempts
     assert [o.kind for o in sink.records].count("routed") == 7
+    # The order itself: every commit follows the acknowledged send of its own batch,
+    # and nothing is committed while a send of that batch is failing.
+    calls = [c for c, _ in journal]
+    assert calls == ["poll", "send-failed", "send-failed", "send", "commit",
+                     "poll", "send", "commit", "poll", "send", "commit"]
+    commits = [d for c, d in journal if c == "commit"]
+    assert commits == [{("s301.inbound", 0): 3}, {("s301.inbound", 0): 6},
+                       {("s301.inbound", 0): 7}]
+
+
+def test_refused_output_sends_its_input_to_the_dlq_and_the_partition_moves_on(
+        pipeline: Pipeline) -> None:
+    """A non-retriable refusal (e.g. too large for the broker) must not be retried
+    forever: the input goes to the DLQ, the batch is committed, later records flow."""
+    bad = production(case="6666666")
+    records = [rec(production(case="1111111"), 0), rec(bad, 1), rec(production(case="2222222"), 2)]
+    source = MemorySource(records)
+
+    def refuse(o: OutRecord) -> str | None:
+        return "RecordTooLargeError" if o.kind == "routed" and b"6666666" in o.value else None
+
+    sink = MemorySink(refuse=refuse)
+    assert run(source, sink, pipeline) == 3
+    assert source.committed == {("s301.inbound", 0): 3}
+    dlq = [o for o in sink.records if o.kind == "dlq"]
+    assert len(dlq) == 1 and dlq[0].value == bad
+    assert b"RecordTooLargeError" in dict(dlq[0].headers)["stellwerk-error"]
+    routed = [msgspec.json.decode(o.value, type=Envelope).case for o in sink.records
+              if o.kind == "routed"]
+    assert routed == ["1111111", "2222222"]
 
 
 def test_poison_record_goes_to_dlq(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
