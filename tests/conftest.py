@@ -1,13 +1,26 @@
-"""Shared fixtures: the embedded Kafka broker (real Tansu process on a free port)."""
+"""Shared fixtures: the embedded Kafka broker (real Tansu process on a free port).
+
+* ``broker`` — one memory broker for the whole session;
+* ``proxied_broker`` — a fresh broker per test behind a fault proxy
+  (``tests/router/faultproxy.py``) that it advertises, so every connection can be cut,
+  delayed or frozen.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from router.broker import EmbeddedBroker
+
+if TYPE_CHECKING:
+    from faultproxy import ProxiedBroker
+
+_ROUTER_TESTS = str(Path(__file__).parent / "router")
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +33,20 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]
         yield b
     finally:
         b.stop()
+
+
+@pytest.fixture
+def proxied_broker(tmp_path: Path) -> Iterator[ProxiedBroker]:
+    """A broker of this test's own behind a :class:`faultproxy.FaultProxy`.
+
+    Yields ``.bootstrap`` (the proxy's address, which the broker advertises), ``.proxy``
+    (the fault controller), ``.broker`` (the :class:`EmbeddedBroker`) and ``.pid`` (the
+    broker's process id, for SIGSTOP/SIGCONT).  Its log is ``tmp_path / "tansu.log"``.
+    """
+    # the helpers live beside the router tests, which import them as top-level modules
+    if _ROUTER_TESTS not in sys.path:
+        sys.path.insert(0, _ROUTER_TESTS)
+    from faultproxy import proxied_broker as start  # noqa: PLC0415
+
+    with start(tmp_path / "tansu.log") as pb:
+        yield pb

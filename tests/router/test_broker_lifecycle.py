@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from router.broker import free_port
@@ -61,10 +62,10 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _wait(cond: object, timeout: float) -> bool:
+def _wait(cond: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
+        if cond():
             return True
         time.sleep(0.05)
     return False
