@@ -18,11 +18,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     CommitFailedError,
     IllegalStateError,
-    KafkaConnectionError,
     KafkaError,
     TopicAlreadyExistsError,
 )
 from aiokafka.partitioner import murmur2
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
 
 from .config import Config, KafkaConfig
 from .records import InRecord, OutRecord
@@ -77,7 +77,8 @@ async def start_with_retry(client: Any, what: str, stop: asyncio.Event | None = 
             return
         except KafkaError as exc:
             n += 1
-            if (attempts and n >= attempts) or (stop is not None and stop.is_set()):
+            if (not _retriable(exc) or (attempts and n >= attempts)
+                    or (stop is not None and stop.is_set())):
                 raise
             log.warning("%s: broker unreachable (%s); retrying in %.1fs", what,
                         type(exc).__name__, delay)
@@ -228,6 +229,12 @@ class KafkaSource:
             raise TransientError(f"commit: {type(exc).__name__}") from exc
 
 
+def estimate_size(key: bytes | None, value: bytes, headers: tuple[tuple[str, bytes], ...]
+                  ) -> int:
+    """Bytes of the record alone in a batch, as Kafka counts it for size limits."""
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(headers)))
+
+
 def _retriable(exc: BaseException) -> bool:
     """Retry vs give up, decided by the error itself (aiokafka's ``retriable``); errors
     from outside Kafka's hierarchy (connection resets, timeouts) are worth a retry."""
@@ -277,7 +284,7 @@ class KafkaSink:
             await start_with_retry(self._producer, "producer", stop)
             self.idempotent = True
         except KafkaError as exc:
-            if mode == "on" or isinstance(exc, KafkaConnectionError):
+            if mode == "on" or _retriable(exc):
                 raise
             log.warning("broker refused the idempotent producer (%s); producing without "
                         "idempotence (order per partition is kept by the sink)",
@@ -307,7 +314,12 @@ class KafkaSink:
         pending: list[int] = []
         failed: dict[int, str] = {}
         error = ""
+        limit = self._config.limits.max_record_bytes
         for i, r in enumerate(records):
+            if estimate_size(r.key, r.value, r.headers) > limit:
+                # What the broker would refuse anyway (the embedded one would not).
+                failed[i] = "MessageSizeTooLargeError"
+                continue
             try:
                 p = await self._partition_of(r.topic, r.key)
             except KafkaError as exc:

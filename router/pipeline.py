@@ -66,7 +66,8 @@ class Pipeline:
         self.topics = config.topics
         self.routes = routes if routes is not None else RoutingTable(config.routes)
         self.blobs = blobs if blobs is not None else DirBlobStore(config.limits.blob_dir)
-        self._inline_max = config.limits.inline_max_bytes
+        limits = config.limits
+        self._inline_max = min(limits.inline_max_bytes, limits.max_record_bytes - 1024)
         self._opts = ValidationOptions(mode=config.mode, responsibility=config.responsibility)
         self._validator = Validator(self._opts)
         self._encode, self._decode = codec_for(config.output_format)

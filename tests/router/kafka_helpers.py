@@ -65,6 +65,7 @@ class TopicSet:
     routes: str
     group: str
     suffix: str
+    replay: str = "stellwerk.replay"
 
     @classmethod
     def unique(cls, tag: str, group: str | None = None) -> TopicSet:
@@ -73,7 +74,8 @@ class TopicSet:
         return cls(inbound=f"s301.inbound.{s}", replies=f"s301.replies.{s}",
                    rejected=f"s301.rejected.{s}", unroutable=f"s301.unroutable.{s}",
                    test=f"s301.test.{s}", dlq=f"stellwerk.dlq.{s}",
-                   routes=f"stellwerk.routes.{s}", group=group or f"g.{s}", suffix=s)
+                   routes=f"stellwerk.routes.{s}", group=group or f"g.{s}", suffix=s,
+                   replay=f"stellwerk.replay.{s}")
 
     def carrier(self, name: str) -> str:
         """A carrier topic name belonging to this test."""
@@ -91,6 +93,7 @@ class TopicSet:
             "STELLWERK_TOPICS_TEST": self.test,
             "STELLWERK_TOPICS_DLQ": self.dlq,
             "STELLWERK_TOPICS_ROUTES": self.routes,
+            "STELLWERK_TOPICS_REPLAY": self.replay,
             "STELLWERK_TOPICS_PARTITIONS": str(partitions),
             "STELLWERK_ROUTES": msgspec.json.encode(dict(routes or {})).decode(),
         }
