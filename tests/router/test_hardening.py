@@ -247,10 +247,11 @@ def test_sigterm_with_the_broker_frozen_exits_within_ten_seconds(
             r = start_router(router_logs, own.bootstrap,
                              t.env(partitions=1, batch_max=5), tmp_path / "router.log")
             await r.wait_assigned(60)
-            feeder = asyncio.create_task(produce(own.bootstrap, t.inbound, [
-                ToSend(examples.load()["8.1.1-ENTL"]) for _ in range(200)]))
+            entl = examples.load()["8.1.1-ENTL"]
+            feeder = asyncio.ensure_future(produce(own.bootstrap, t.inbound,
+                                                   [ToSend(entl) for _ in range(200)]))
             await asyncio.sleep(0.3)
-            os.kill(own._proc.pid, signal.SIGSTOP)  # type: ignore[union-attr]
+            os.kill(own.pid or 0, signal.SIGSTOP)
             try:
                 await asyncio.sleep(1.0)
                 t0 = time.monotonic()
@@ -258,7 +259,7 @@ def test_sigterm_with_the_broker_frozen_exits_within_ten_seconds(
                 code = await r.wait_exit(15)
                 took = time.monotonic() - t0
             finally:
-                os.kill(own._proc.pid, signal.SIGCONT)  # type: ignore[union-attr]
+                os.kill(own.pid or 0, signal.SIGCONT)
             print(f"SIGTERM → exit {code} in {took:.1f}s")
             assert code == 0 and took < 10, r.log_tail()
             with contextlib.suppress(Exception):
