@@ -248,7 +248,7 @@ def test_sigterm_with_the_broker_frozen_exits_within_ten_seconds(
                              t.env(partitions=1, batch_max=5), tmp_path / "router.log")
             await r.wait_assigned(60)
             entl = examples.load()["8.1.1-ENTL"]
-            feeder = asyncio.ensure_future(produce(own.bootstrap, t.inbound,
+            feeder = asyncio.ensure_future(produce(own.bootstrap, t.inbound,  # noqa: RUF006
                                                    [ToSend(entl) for _ in range(200)]))
             await asyncio.sleep(0.3)
             os.kill(own.pid or 0, signal.SIGSTOP)
@@ -262,8 +262,7 @@ def test_sigterm_with_the_broker_frozen_exits_within_ten_seconds(
                 os.kill(own.pid or 0, signal.SIGCONT)
             print(f"SIGTERM → exit {code} in {took:.1f}s")
             assert code == 0 and took < 10, r.log_tail()
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(feeder, 30)
+            await asyncio.wait({feeder}, timeout=30)
             done = (await committed(own.bootstrap, t.group, t.inbound)).get(0) or 0
             async with TopicReader(own.bootstrap, [t.test]) as reader:
                 outs = await reader.read()
