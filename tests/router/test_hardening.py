@@ -27,6 +27,7 @@ from kafka_helpers import (
     create_topics,
     produce,
 )
+from traffic import assert_no_health_data
 
 from router.blobstore import DirBlobStore
 from router.broker import EmbeddedBroker
@@ -63,6 +64,8 @@ def router_logs(tmp_path: Path) -> Iterator[list[RouterProcess]]:
     for r in made:
         r.close()
         print(f"---- {r.log_path.name}\n{r.log_tail(40)}")
+    for r in made:
+        assert_no_health_data(r.log(), r.log_path.name)
 
 
 def start_router(made: list[RouterProcess], bootstrap: str, env: dict[str, str],
@@ -271,3 +274,10 @@ def test_sigterm_with_the_broker_frozen_exits_within_ten_seconds(
         asyncio.run(scenario())
     finally:
         own.stop()
+
+
+def test_the_health_data_scan_finds_a_leak() -> None:
+    """The scan the router-log fixtures run must catch what it is for."""
+    assert_no_health_data("offset=3 type=AUFN receiver=120591481", "clean")
+    with pytest.raises(AssertionError, match="Mustermann"):
+        assert_no_health_data("x\nrejected NAD+Mustermann+Max", "leaky.log")
