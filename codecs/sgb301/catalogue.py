@@ -28,6 +28,7 @@ class CodeInfo(msgspec.Struct, frozen=True):
 _DGUV = "DGUV Nachtrag 2016, Sonderregelung Nr. 12"
 _GKV = "GKV Anlage 2 Anhang C (2009)"
 _SW = "Stellwerk"
+_SW_GKV = "Stellwerk; text from GKV Anlage 2 Anhang C (2009), number unknown"
 
 _ROWS: tuple[tuple[str, str, str], ...] = (
     # ---- DGUV 301-UV catalogue, texts verbatim from the seed -----------------------
@@ -83,6 +84,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("1SW25", _SW, "Daten in UTF-8 statt ISO 8859-1 kodiert"),
     ("1SW26", _SW, "Erstellungstag und Uhrzeit der Datei > Tag und Uhrzeit der Verarbeitung"),
     ("1SW27", _SW, "Segment UNB fehlerhaft (Anzahl der Datenelemente)"),
+    ("1SW28", _SW_GKV, "Verwendetes Trennkennzeichen nicht bekannt"),
     # ---- Stellwerk, Prüfstufe 2: structure and formats -----------------------------
     ("2SW01", _SW, "Segment unbekannt"),
     ("2SW02", _SW, "Mussegment fehlt"),

@@ -154,6 +154,18 @@ def _read_una(buf: bytes, problems: list[Violation]) -> tuple[Delimiters, int]:
     return (delims or DEFAULT), end
 
 
+def _first_foreign(d: Delimiters) -> int:
+    """Offset in the UNA of the first service character that is not the §301 one.
+
+    §301 knows only ``UNA:+,? '``. The file is still read with the characters it
+    declares (so its messages get their own findings too), but it is rejected.
+    """
+    for i, (ours, theirs) in enumerate(zip(DEFAULT.una(), d.una(), strict=True)):
+        if ours != theirs:
+            return i
+    return 0
+
+
 def _skip_breaks(buf: bytes, pos: int, n: int) -> int:
     while pos < n and buf[pos] in (_CR, _LF):
         pos += 1
@@ -402,6 +414,8 @@ def scan(data: bytes | bytearray | memoryview) -> Interchange:
         problems.append(_problem("1SW17", m.start() if m else 0))
 
     d, pos = _read_una(buf, problems)
+    if d != DEFAULT:
+        problems.append(_problem("1SW28", _first_foreign(d), "UNA"))
     pos = _skip_breaks(buf, pos, n)
     released = d.release in buf
 

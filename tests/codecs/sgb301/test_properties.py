@@ -113,12 +113,19 @@ def test_tokenize_raises_only_codec_errors(data: bytes) -> None:
 
 # ---- (b) random valid messages ------------------------------------------------------------
 
-DELIMITERS = [
-    DEFAULT,
+# §301 allows only the standard service characters; a UNA that declares others is read
+# with them (the tokenizer supports any) but rejects the file (1SW28).
+_FOREIGN = [
     Delimiters(b"|", b"*", b".", b"#", b" ", b"~"),
     Delimiters(b":", b"+", b",", b"!", b" ", b"'"),  # ! is also an ICD marker
     Delimiters(b"-", b".", b",", b"/", b" ", b";"),  # . and - occur in ICD codes
 ]
+_UNA_SPECIAL = [bytes([c]) for c in b"!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"]
+foreign_delimiters = st.sampled_from(_FOREIGN) | st.lists(
+    st.sampled_from(_UNA_SPECIAL), min_size=5, max_size=5, unique=True,
+).map(lambda c: Delimiters(c[0], c[1], c[2], c[3], b" ", c[4])).filter(
+    lambda d: d != DEFAULT)
+standard_delimiters = st.just(DEFAULT)
 
 
 def _ik(first8: str) -> str:
@@ -231,8 +238,10 @@ def _body(draw: st.DrawFn, kind: str, w: _Writer, p: dict[str, str]) -> list[byt
 
 
 @st.composite
-def valid_interchanges(draw: st.DrawFn) -> tuple[bytes, list[dict[str, str]], bool]:
-    d = draw(st.sampled_from(DELIMITERS))
+def valid_interchanges(
+    draw: st.DrawFn, delimiters: st.SearchStrategy[Delimiters] = standard_delimiters,
+) -> tuple[bytes, list[dict[str, str]], bool]:
+    d = draw(delimiters)
     w = _Writer(d, draw(st.sampled_from([b"", b"\n", b"\r\n"])))
     test = draw(st.booleans())
     hospital = draw(iks)
@@ -280,6 +289,21 @@ def test_random_valid_messages_validate_clean(case) -> None:
         assert report.test is test
     if test:
         assert _UV_DECLARED.validate(data).accepted
+
+
+@MODEST
+@given(valid_interchanges(foreign_delimiters))
+def test_foreign_separators_reject_an_otherwise_clean_file(case) -> None:
+    data, expected, _test = case
+    for v in (_UV, _GKV):
+        report = v.validate(data)
+        assert [(e.code, e.segment) for e in report.file_errors] == [("1SW28", "UNA")]
+        # read with the declared separators: the messages themselves are clean
+        assert [[e.code for e in m.errors] for m in report.messages] == [
+            ["1SW00"] for _ in expected
+        ]
+        for verdict, want in zip(report.messages, expected, strict=True):
+            assert {k: getattr(verdict, k) for k in want} == want
 
 
 # ---- (c) fast path agrees with the exact checker --------------------------------------------

@@ -242,26 +242,39 @@ def _convert(data: bytes) -> bytes:
 
 
 @pytest.mark.parametrize("name", sorted(examples.MESSAGES))
-def test_una_custom_separators_on_seed_examples(name, edi, uv) -> None:
+def test_una_custom_separators_reject_the_file(name, edi, uv) -> None:
+    # §301 knows only UNA:+,? ' — other separators are a file error, even when the
+    # file is consistent with them (it is still read with them, so nothing else is found).
     data = _convert(edi.interchange(edi.fixed(name)))
     assert data.startswith(b"UNA|*.# ~UNB*UNOC|3*")
     report = uv.validate(data)
     assert report.interchange.delimiters.component == b"|"
     assert report.interchange.delimiters.terminator == b"~"
-    assert report.accepted, report
+    assert [(e.code, e.stage, e.segment, e.offset) for e in report.file_errors] == [
+        ("1SW28", 1, "UNA", 3)
+    ]
+    assert report.file_errors[0].text == "Verwendetes Trennkennzeichen nicht bekannt"
+    assert [[e.code for e in m.errors] for m in report.messages] == [["1SW00"]]
     assert report.messages[0].version == "13"
 
 
-def test_una_custom_release_character(edi, uv) -> None:
+@pytest.mark.parametrize(("una", "offset"), [
+    (b"UNA:+.? '", 5), (b"UNA:+,! '", 6), (b"UNA:+,? ~", 8), (b"UNA|+,? '", 3),
+    (b"UNA:*,? '", 4),
+], ids=["decimal", "release", "terminator", "component", "element"])
+def test_una_with_one_foreign_separator_is_1sw28(una, offset, aufn, uv) -> None:
+    report = uv.validate(una + aufn)
+    # the file is read with what the UNA says, so other findings may follow
+    assert [(e.code, e.offset) for e in report.file_errors][:1] == [("1SW28", offset)]
+    assert not report.accepted
+
+
+def test_una_custom_release_character_is_read_but_rejected(edi, uv) -> None:
     data = _convert(edi.interchange(edi.fixed("8.1.1-AUFN")))
     data = data.replace(b"NAD*Mustermann", b"NAD*D#~Angelo#*#|##")
     report = uv.validate(data)
-    assert report.accepted, report
-
-
-def test_una_custom_decimal_mark_rejects_comma(edi, uv, single) -> None:
-    data = _convert(edi.interchange(edi.fixed("8.1.2-RECH"))).replace(b"ZLG*0.00", b"ZLG*0,00")
-    assert _rows(single(uv.validate(data))) == [("2SW13", 2, "ZLG", 7, 1, 0)]
+    assert [e.code for e in report.file_errors] == ["1SW28"]
+    assert [[e.code for e in m.errors] for m in report.messages] == [["1SW00"]]
 
 
 def test_una_default_restated_is_accepted(aufn, uv) -> None:
