@@ -103,6 +103,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("2SW15", _SW, "Datenfeldformat nicht zulässig (Zeichen oder Aufbau)"),
     ("2SW16", _SW, "Nachrichtenkennung in UNH fehlerhaft (Typ:Version:Release:Organisation)"),
     ("2SW17", _SW, "Datenfeldformat nicht Monat/Jahr (MMJJ)"),
+    ("2SW18", _SW, "Freigabezeichen vor einem Zeichen, das kein Trennzeichen ist"),
     # ---- Stellwerk, Prüfstufe 3: content -------------------------------------------
     ("3SW01", _SW, "Testbetrieb: IK im FKT-Segment ist nicht das Test-IK 120591481"),
     ("3SW02", _SW, "Testbetrieb: Testdatenkennung „TUVK0“ fehlt"),

@@ -17,7 +17,7 @@ from .layouts import ANY, SEGMENTS, Element, structure_for
 from .message_types import MESSAGE_TYPES
 from .model import Violation
 from .rules.base import RuleSet, ValueRule
-from .tokenizer import iter_segments, split_elements, unescape
+from .tokenizer import iter_segments, misplaced_release, split_elements, unescape
 
 __all__ = ["Fields", "check_message", "is_number"]
 
@@ -149,9 +149,9 @@ def check_message(
     by_tag = _RULES_BY_TAG.get(rules.name)
     if by_tag is None:
         by_tag = _RULES_BY_TAG[rules.name] = _rules_by_tag(rules)
-    segments = [
-        (s, _decode(split_elements(buf, s, e, d), d)) for s, e in iter_segments(buf, start, end, d)
-    ]
+    spans = list(iter_segments(buf, start, end, d))
+    segments = [(s, _decode(split_elements(buf, s, e, d), d)) for s, e in spans]
+    released = buf.find(d.release, start, end) >= 0
     # ---- UNH: type and version decide structure and rules --------------------------
     unh = segments[0][1] if segments else [[""]]
     f.reference = unh[1][0] if len(unh) > 1 else ""
@@ -191,6 +191,8 @@ def check_message(
                     if skipped.min > 0:
                         out.append(_v("2SW02", skipped.tag, number, 0, offset))
                 at, reps = target, 1
+        if released:
+            _check_release(buf, spans[number - 1], tag, number, els, d, out)
         if layout is not None and layout.elements is not None and tag != "UNH":
             _check_elements(tag, number, offset, els, layout.elements, d, out)
         elif tag == "UNH":
@@ -225,6 +227,18 @@ def _check_unh(els: list[list[str]], offset: int, d: Delimiters, out: list[Viola
         out.append(_v("2SW16", "UNH", 1, 2, offset))
         return
     _check_elements("UNH", 1, offset, els, layout, d, out)
+
+
+def _check_release(
+    buf: bytes, span: tuple[int, int], tag: str, number: int, els: list[list[str]],
+    d: Delimiters, out: list[Violation],
+) -> None:
+    """2SW18: a release character before an ordinary character (a syntax error)."""
+    where = misplaced_release(buf, span[0], span[1], d)
+    if where is not None:
+        element, component = where
+        composite = element < len(els) and len(els[element]) > 1
+        out.append(_v("2SW18", tag, number, element, span[0], component if composite else 0))
 
 
 def _collect(tag: str, els: list[list[str]], f: Fields) -> None:

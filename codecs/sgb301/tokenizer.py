@@ -28,7 +28,7 @@ from .errors import EdifactSyntaxError
 from .ik import ik_valid
 from .model import Interchange, MessageSpan, Violation
 
-__all__ = ["Token", "scan", "split_elements", "tokenize", "unescape"]
+__all__ = ["Token", "misplaced_release", "scan", "split_elements", "tokenize", "unescape"]
 
 _CR, _LF = 13, 10
 _U, _N = ord("U"), ord("N")
@@ -119,6 +119,39 @@ def split_elements(
     comps.append(bytes(cur))
     elements.append(comps)
     return elements
+
+
+def misplaced_release(
+    buf: bytes, start: int, end: int, d: Delimiters = DEFAULT
+) -> tuple[int, int] | None:
+    """(element, component) of the first release character in ``buf[start:end]`` that
+    precedes a character other than a separator, the terminator or itself, else None.
+
+    ISO 9735 releases only those four; ``?A`` or ``?,`` is a syntax error, not a value.
+    Components are counted from 1, element 0 is the tag.
+
+    >>> misplaced_release(b"NAD+A??+B?:C:D?x", 0, 16)
+    (2, 2)
+    """
+    rel = d.release[0]
+    service = {d.component[0], d.element[0], rel, d.terminator[0]}
+    if buf.find(d.release, start, end) < 0:
+        return None
+    element, component = 0, 1
+    pos = start
+    while pos < end:
+        c = buf[pos]
+        if c == rel:
+            if pos + 1 >= end or buf[pos + 1] not in service:
+                return element, component
+            pos += 2
+            continue
+        if c == d.element[0]:
+            element, component = element + 1, 1
+        elif c == d.component[0]:
+            component += 1
+        pos += 1
+    return None
 
 
 def _is_utf8(buf: bytes) -> bool:

@@ -361,6 +361,30 @@ def test_released_characters_in_a_name_are_accepted(name, edi, uv, single) -> No
     assert verdict.case == "1234567"
 
 
+@pytest.mark.parametrize(("old", "new", "element", "component"), [
+    (b"NAD+Mustermann", b"NAD+Muster?mann", 1, 0),
+    (b"NAD+Mustermann+Max", b"NAD+Mustermann+Max???x", 2, 0),
+    (b"NAD+Mustermann", b"NAD+?,Mustermann", 1, 0),  # the decimal mark is not released
+    (b"EAD+S22.05+S21.84!", b"EAD+S22.05+S21.84:?!", 2, 2),
+], ids=["letter", "after-released-release", "decimal-mark", "second-component"])
+def test_release_before_an_ordinary_character_is_2sw18(old, new, element, component, edi, uv,
+                                                      single) -> None:
+    # ISO 9735: the release character only releases the separators, the terminator and
+    # itself; before anything else it is a syntax error of the segment (Prüfstufe 2).
+    data = edi.interchange(edi.derive("8.1.1-AUFN", old, new))
+    verdict = single(uv.validate(data))
+    tag = new[:3].decode()
+    number = 4 if tag == "NAD" else 7
+    assert ("2SW18", 2, tag, number, element, component) in _rows(verdict)
+    assert verdict.errors[0].offset == data.index(new)
+
+
+def test_release_in_a_message_the_fast_path_would_take_is_2sw18(edi, uv, gkv, single) -> None:
+    data = edi.interchange(edi.derive("8.1.1-AUFN", b"+1234567+", b"+12?34567+"))
+    for v in (uv, gkv):
+        assert [e.code for e in single(v.validate(data)).errors] == ["2SW18"]
+
+
 def test_unreleased_apostrophe_splits_the_segment(edi, uv, single) -> None:
     data = edi.interchange(edi.derive("8.1.1-AUFN", b"NAD+Mustermann", b"NAD+D'Angelo",
                                       fix_count=False))
