@@ -85,7 +85,7 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("1SW26", _SW, "Erstellungstag und Uhrzeit der Datei > Tag und Uhrzeit der Verarbeitung"),
     ("1SW27", _SW, "Segment UNB fehlerhaft (Anzahl der Datenelemente)"),
     ("1SW28", _SW_GKV, "Verwendetes Trennkennzeichen nicht bekannt"),
-    # ---- Stellwerk, Prüfstufe 2: structure and formats -----------------------------
+    # ---- Stellwerk, Prüfstufe 2: syntax (segments, separators, mandatory fields) --------
     ("2SW01", _SW, "Segment unbekannt"),
     ("2SW02", _SW, "Mussegment fehlt"),
     ("2SW03", _SW, "Segment an dieser Stelle nicht zulässig"),
@@ -93,16 +93,8 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("2SW05", _SW, "Anzahl der Trennkennzeichen im Segment fehlerhaft (zu viele Datenelemente)"),
     ("2SW06", _SW, "Anzahl der Gruppentrennzeichen fehlerhaft (zu viele Komponenten)"),
     ("2SW07", _SW, "Mussfeld nicht gefüllt"),
-    ("2SW08", _SW, "Datenfeldformat nicht numerisch"),
-    ("2SW09", _SW, "Datenfeldlänge nicht korrekt"),
-    ("2SW10", _SW, "Datenfeldformat nicht Datum (JJJJMMTT) oder kein gültiges Datum"),
-    ("2SW11", _SW, "Datenfeldformat nicht Uhrzeit (HHMM)"),
-    ("2SW12", _SW, "Institutionskennzeichen ungültig (9 Ziffern mit Prüfziffer)"),
-    ("2SW13", _SW, "Datenfeldformat nicht Betrag (Dezimalzeichen, max. 2 Nachkommastellen)"),
     ("2SW14", _SW, "Nachrichtentyp unbekannt"),
-    ("2SW15", _SW, "Datenfeldformat nicht zulässig (Zeichen oder Aufbau)"),
     ("2SW16", _SW, "Nachrichtenkennung in UNH fehlerhaft (Typ:Version:Release:Organisation)"),
-    ("2SW17", _SW, "Datenfeldformat nicht Monat/Jahr (MMJJ)"),
     ("2SW18", _SW, "Freigabezeichen vor einem Zeichen, das kein Trennzeichen ist"),
     # ---- Stellwerk, Prüfstufe 3: content -------------------------------------------
     ("3SW01", _SW, "Testbetrieb: IK im FKT-Segment ist nicht das Test-IK 120591481"),
@@ -110,6 +102,16 @@ _ROWS: tuple[tuple[str, str, str], ...] = (
     ("3SW03", _SW, "Schlüsselwert nicht zulässig"),
     ("3SW10", _SW, "Nachrichtentyp KAIN im UV-Verfahren ausgeschlossen (Sonderregelung Nr. 9)"),
     ("3SW11", _SW, "Nachrichtentyp INKA im UV-Verfahren ausgeschlossen (Sonderregelung Nr. 9)"),
+    # formats, lengths, dates and check digits of field contents: Stufe 3 in Anlage 4
+    # §6 (formerly 2SW08-2SW13, 2SW15, 2SW17; the first digit names the Prüfstufe)
+    ("3SW20", _SW, "Datenfeldformat nicht numerisch"),
+    ("3SW21", _SW, "Datenfeldlänge nicht korrekt"),
+    ("3SW22", _SW, "Datenfeldformat nicht Datum (JJJJMMTT) oder kein gültiges Datum"),
+    ("3SW23", _SW, "Datenfeldformat nicht Uhrzeit (HHMM)"),
+    ("3SW24", _SW, "Institutionskennzeichen ungültig (9 Ziffern mit Prüfziffer)"),
+    ("3SW25", _SW, "Datenfeldformat nicht Betrag (Dezimalzeichen, max. 2 Nachkommastellen)"),
+    ("3SW26", _SW, "Datenfeldformat nicht zulässig (Zeichen oder Aufbau)"),
+    ("3SW27", _SW, "Datenfeldformat nicht Monat/Jahr (MMJJ)"),
 )
 
 CATALOGUE: dict[str, CodeInfo] = {

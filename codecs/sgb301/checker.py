@@ -61,15 +61,15 @@ def _check_field(value: str, fmt_name: str, d: Delimiters) -> str | None:
     if fmt.text:
         if _matcher(fmt, d.decimal).fullmatch(value):
             return None
-        return "2SW09" if not fmt.min_len <= len(value) <= fmt.max_len else "2SW15"
+        return "3SW21" if not fmt.min_len <= len(value) <= fmt.max_len else "3SW26"
     if fmt.numeric:
         if not is_number(value):
-            return "2SW08"
-        return None if fmt.min_len <= len(value) <= fmt.max_len else "2SW09"
+            return "3SW20"
+        return None if fmt.min_len <= len(value) <= fmt.max_len else "3SW21"
     if not _matcher(fmt, d.decimal).fullmatch(value):
         return fmt.code
     if fmt_name == "ik" and not ik_valid(value):
-        return "2SW12"
+        return "3SW24"
     return None
 
 

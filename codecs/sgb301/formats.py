@@ -6,7 +6,7 @@ reported when the value does not match. The fast path embeds the same expression
 its whole-message pattern; the exact path matches it against one value.
 
 >>> resolve("n..6").code
-'2SW08'
+'3SW20'
 """
 
 from __future__ import annotations
@@ -65,13 +65,13 @@ _LEN = re.compile(r"(an|n)(\.\.)?(\d+)")
 def resolve(name: str) -> Format:
     """Resolve a format name from the layout tables; unknown names raise LayoutError."""
     fixed = {
-        "date": Format(name, DATE, "2SW10"),
-        "time": Format(name, TIME, "2SW11"),
-        "ik": Format(name, r"\d{9}", "2SW12"),
-        "mmjj": Format(name, _MMJJ, "2SW17"),
-        "icd": Format(name, _ICD, "2SW15"),
-        "ops": Format(name, _OPS, "2SW15"),
-        "dec": Format(name, r"-?+\d{1,10}+(?:D\d{1,2}+)?+", "2SW13"),
+        "date": Format(name, DATE, "3SW22"),
+        "time": Format(name, TIME, "3SW23"),
+        "ik": Format(name, r"\d{9}", "3SW24"),
+        "mmjj": Format(name, _MMJJ, "3SW27"),
+        "icd": Format(name, _ICD, "3SW26"),
+        "ops": Format(name, _OPS, "3SW26"),
+        "dec": Format(name, r"-?+\d{1,10}+(?:D\d{1,2}+)?+", "3SW25"),
     }
     if name in fixed:
         return fixed[name]
@@ -81,8 +81,8 @@ def resolve(name: str) -> Format:
     kind, upto, n = m.group(1), m.group(2), int(m.group(3))
     lo = 1 if upto else n
     if kind == "n":
-        return Format(name, rf"\d{{{lo},{n}}}+", "2SW08", lo, n, numeric=True)
-    return Format(name, rf"{_TEXT}{{{lo},{n}}}+", "2SW09", lo, n, text=True)
+        return Format(name, rf"\d{{{lo},{n}}}+", "3SW20", lo, n, numeric=True)
+    return Format(name, rf"{_TEXT}{{{lo},{n}}}+", "3SW21", lo, n, text=True)
 
 
 def fmt_pattern(fmt: Format, decimal: bytes) -> str:

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from sgb301 import REJECTED, examples
+from sgb301 import CATALOGUE, REJECTED, examples
 
 UNB = b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'"
 
@@ -431,9 +431,9 @@ def test_repeated_segment_is_2sw04(edi, uv, single) -> None:
 
 @pytest.mark.parametrize("day", [b"20150230", b"20150229", b"19000229", b"20151301", b"20150100",
                                  b"2015082", b"2015-08-"])
-def test_bad_date_in_auf_is_2sw10(day, edi, uv, single) -> None:
+def test_bad_date_in_auf_is_3sw22(day, edi, uv, single) -> None:
     data = edi.interchange(edi.derive("8.1.1-AUFN", b"AUF+20150821", b"AUF+" + day))
-    assert _rows(single(uv.validate(data))) == [("2SW10", 2, "AUF", 6, 1, 0)]
+    assert _rows(single(uv.validate(data))) == [("3SW22", 3, "AUF", 6, 1, 0)]
 
 
 @pytest.mark.parametrize("day", [b"20160229", b"20000229", b"20151231", b"20150131"])
@@ -447,14 +447,44 @@ def test_valid_dates_in_auf(day, edi, uv) -> None:
     (b"FKT+10+01+260510223", b"FKT+10+01+26051022X", 3),
     (b"FKT+10+01+260510223", b"FKT+10+01+26051022", 3),
 ])
-def test_bad_ik_in_fkt_is_2sw12(old, new, element, edi, uv, single) -> None:
+def test_bad_ik_in_fkt_is_3sw24(old, new, element, edi, uv, single) -> None:
     data = edi.interchange(edi.derive("8.1.1-AUFN", old, new))
-    assert _rows(single(uv.validate(data))) == [("2SW12", 2, "FKT", 2, element, 0)]
+    assert _rows(single(uv.validate(data))) == [("3SW24", 3, "FKT", 2, element, 0)]
 
 
-def test_bad_referrer_ik_in_auf_is_2sw12(edi, uv, single) -> None:
+def test_bad_referrer_ik_in_auf_is_3sw24(edi, uv, single) -> None:
     data = edi.interchange(edi.derive("8.1.1-AUFN", b"+260510984'", b"+260510985'"))
-    assert _rows(single(uv.validate(data))) == [("2SW12", 2, "AUF", 6, 8, 0)]
+    assert _rows(single(uv.validate(data))) == [("3SW24", 3, "AUF", 6, 8, 0)]
+
+
+FIELD_CONTENT = [
+    # (example, old, new, code, tag, segment number, element): one of each format check
+    ("8.1.1-AUFN", b"FKT+10+01+", b"FKT+10+0X+", "3SW20", "FKT", 2, 2),  # n2 not numeric
+    ("8.1.1-AUFN", b"FKT+10+01+", b"FKT+10+001+", "3SW21", "FKT", 2, 2),  # n2 too long
+    ("8.1.1-AUFN", b"AUF+20150821", b"AUF+20150230", "3SW22", "AUF", 6, 1),  # date
+    ("8.1.1-AUFN", b"+1557+", b"+1560+", "3SW23", "AUF", 6, 2),  # time
+    ("8.1.1-AUFN", b"+260510984'", b"+260510985'", "3SW24", "AUF", 6, 8),  # IK check digit
+    ("8.1.1-RECH", b"ZLG+0,00", b"ZLG+0,001", "3SW25", "ZLG", 7, 1),  # amount
+    ("8.1.1-AUFN", b"EAD+S22.05+", b"EAD+S2+", "3SW26", "EAD", 7, 1),  # ICD code
+]
+
+
+@pytest.mark.parametrize(("example", "old", "new", "code", "tag", "number", "element"),
+                         FIELD_CONTENT, ids=[c[3] for c in FIELD_CONTENT])
+def test_field_formats_lengths_dates_and_check_digits_are_prufstufe_3(
+        example, old, new, code, tag, number, element, edi, uv, single) -> None:
+    # Anlage 4 §6: Stufe 3 is "formale Prüfung auf Feldinhalte"; Stufe 2 is the syntax.
+    data = edi.interchange(edi.derive(example, old, new))
+    rows = [(e.code, e.stage, e.segment, e.segment_number, e.element)
+            for e in single(uv.validate(data)).errors]
+    assert rows == [(code, 3, tag, number, element)]
+
+
+def test_every_code_names_its_prufstufe() -> None:
+    assert all(info.code[0] == str(info.stage) for info in CATALOGUE.values())
+    structure = {c for c, info in CATALOGUE.items() if info.stage == 2}
+    assert structure == {"24U01", "2SW01", "2SW02", "2SW03", "2SW04", "2SW05", "2SW06",
+                         "2SW07", "2SW14", "2SW16", "2SW18"}
 
 
 def test_too_many_elements_is_2sw05(edi, uv, single) -> None:
@@ -543,4 +573,4 @@ def test_superscript_digit_does_not_crash(field, mode, old, new, tag, element, a
     report = validator(mode=mode).validate(aufn.replace(old, new, 1))
     (verdict,) = report.messages
     assert verdict.verdict == REJECTED
-    assert ("2SW08", tag, element) in [(e.code, e.segment, e.element) for e in verdict.errors]
+    assert ("3SW20", tag, element) in [(e.code, e.segment, e.element) for e in verdict.errors]
