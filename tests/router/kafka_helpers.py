@@ -25,6 +25,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,8 @@ from typing import Any
 import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from router.blobstore import DirBlobStore
 
 __all__ = [
     "Rec",
@@ -77,6 +80,11 @@ class TopicSet:
                    routes=f"stellwerk.routes.{s}", group=group or f"g.{s}", suffix=s,
                    replay=f"stellwerk.replay.{s}")
 
+    @property
+    def blob_dir(self) -> Path:
+        """This test's claim-check blob store (a directory under the system temp dir)."""
+        return Path(tempfile.gettempdir()) / f"stellwerk-blobs.{self.suffix}"
+
     def carrier(self, name: str) -> str:
         """A carrier topic name belonging to this test."""
         return f"uv.{name}.{self.suffix}"
@@ -94,6 +102,7 @@ class TopicSet:
             "STELLWERK_TOPICS_DLQ": self.dlq,
             "STELLWERK_TOPICS_ROUTES": self.routes,
             "STELLWERK_TOPICS_REPLAY": self.replay,
+            "STELLWERK_LIMITS_BLOB_DIR": str(self.blob_dir),
             "STELLWERK_TOPICS_PARTITIONS": str(partitions),
             "STELLWERK_ROUTES": msgspec.json.encode(dict(routes or {})).decode(),
         }
@@ -168,6 +177,13 @@ class Rec:
         """The ``stellwerk-id`` header."""
         raw = self.headers.get("stellwerk-id")
         return raw.decode() if raw is not None else None
+
+    def payload(self, blob_dir: Path) -> bytes:
+        """The value, or the claim-checked bytes its ``stellwerk-blob`` header names."""
+        ref = self.headers.get("stellwerk-blob")
+        if ref is None:
+            return self.value or b""
+        return DirBlobStore(blob_dir).get(ref.decode())
 
     def envelope(self) -> dict[str, Any]:
         """The JSON envelope of a message record."""

@@ -279,7 +279,8 @@ class Outcome:
             if not duplicates_allowed:
                 assert len(found) == 1, f"garbage {key!r} delivered {len(found)} times"
             assert len({r.id for r in found}) == 1 and len({r.value for r in found}) == 1
-            assert (found[0].value or b"") == (inp.value or b""), "DLQ changed the bytes"
+            assert found[0].payload(self.traffic.t.blob_dir) == (inp.value or b""), (
+                "DLQ changed the bytes")
             assert found[0].headers.get("stellwerk-error")
             source = found[0].headers.get("stellwerk-source", b"").decode()
             assert source.startswith(self.traffic.t.inbound + "/"), source
