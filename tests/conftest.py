@@ -3,7 +3,9 @@
 * ``broker`` — one memory broker for the whole session;
 * ``proxied_broker`` — a fresh broker per test behind a fault proxy
   (``tests/router/faultproxy.py``) that it advertises, so every connection can be cut,
-  delayed or frozen.
+  delayed or frozen;
+* ``s3_broker`` — a fresh broker per test on S3 storage (``tests/router/s3broker.py``)
+  that can be SIGKILLed and restarted with its topics, records and commits.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from router.broker import EmbeddedBroker
 
 if TYPE_CHECKING:
     from faultproxy import ProxiedBroker
+    from s3broker import S3Broker
 
 _ROUTER_TESTS = str(Path(__file__).parent / "router")
 
@@ -50,3 +53,19 @@ def proxied_broker(tmp_path: Path) -> Iterator[ProxiedBroker]:
 
     with start(tmp_path / "tansu.log") as pb:
         yield pb
+
+
+@pytest.fixture
+def s3_broker(tmp_path: Path) -> Iterator[S3Broker]:
+    """A broker of this test's own on S3 storage (ministack), which survives a SIGKILL.
+
+    Yields an :class:`s3broker.S3Broker`: ``.bootstrap``, ``.pid``, ``.kill()`` (SIGKILL
+    the broker), ``.restart()`` (same port and bucket), ``.broker``, ``.s3``.  Logs and
+    the S3 data are under ``tmp_path``.
+    """
+    if _ROUTER_TESTS not in sys.path:
+        sys.path.insert(0, _ROUTER_TESTS)
+    from s3broker import s3_broker as start  # noqa: PLC0415
+
+    with start(tmp_path) as b:
+        yield b
