@@ -23,6 +23,10 @@ direction).
 For every client connection to go through the proxy, the broker must advertise the
 proxy's address: :func:`proxied_broker` starts an :class:`~router.broker.EmbeddedBroker`
 that way (and is what the ``proxied_broker`` fixture of ``tests/conftest.py`` yields).
+A router under test, even as a subprocess, only needs ``bootstrap=pb.bootstrap``
+(e.g. ``RouterProcess(pb.bootstrap, env, log)`` from ``kafka_helpers``); the faults are
+switched from the test process while it runs.  The proxy lives in the test process's
+thread: a test must not block that process's GIL for long, and the proxy dies with it.
 
 >>> with FaultProxy(("127.0.0.1", 9)) as p:
 ...     p.stats().connections

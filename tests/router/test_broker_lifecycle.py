@@ -127,3 +127,59 @@ def test_broker_started_from_a_finished_thread_lives_on_until_its_process_dies()
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_ctrl_c_stops_stellwerk_broker_in_order() -> None:
+    """A terminal's Ctrl-C goes to the foreground process group: only ``stellwerk``
+    (Tansu has a group of its own), which then stops the broker and exits 0."""
+    port = free_port()
+    proc = subprocess.Popen([str(STELLWERK), "broker", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # its own group, like a shell job
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().decode().strip() == f"bootstrap=127.0.0.1:{port}"
+        tansu = _children(proc.pid)
+        assert len(tansu) == 1
+        assert os.getpgid(tansu[0]) != os.getpgid(proc.pid), "Tansu in the job's group"
+        os.killpg(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=15) == 0
+        assert _wait(lambda: not _alive(tansu[0]), 5)
+        assert _wait(lambda: _port_free(port), 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_sigkilled_test_process_takes_the_s3_server_and_broker_with_it(
+        tmp_path: Path) -> None:
+    """The S3-backed broker of the restart tests: ministack and Tansu both follow."""
+    router_tests = str(Path(__file__).parent)
+    script = textwrap.dedent(f"""
+        import sys, time
+        sys.path.insert(0, {router_tests!r})
+        from pathlib import Path
+        from s3broker import S3Broker
+        b = S3Broker(Path({str(tmp_path)!r})).start()
+        print(b.broker.port, flush=True)
+        time.sleep(600)
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE)
+    children: list[int] = []
+    try:
+        assert proc.stdout is not None
+        port = int(proc.stdout.readline())
+        children = _children(proc.pid)
+        assert len(children) == 2, children  # ministack and Tansu
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        assert _wait(lambda: not any(map(_alive, children)), 10), "a child survived"
+        assert _wait(lambda: _port_free(port), 5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for c in children:
+            if _alive(c):
+                os.kill(c, signal.SIGKILL)
