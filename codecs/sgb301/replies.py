@@ -81,6 +81,15 @@ def _fhl(err: Violation, reference: str) -> bytes:
     return segment("FHL", err.code, place, err.text[:_FHL_TEXT_MAX], ref)
 
 
+def _reference_at(report: InterchangeReport, offset: int) -> str:
+    """UNH reference of the message holding ``offset`` ("" outside every message): a
+    file-level finding in a message's framing (UNT count, say) still names it."""
+    for v in report.messages:
+        if v.start <= offset < v.end:
+            return v.reference
+    return ""
+
+
 class _Writer:
     """Collects reply messages and numbers them 00001, 00002, …"""
 
@@ -136,7 +145,7 @@ def build_reply(
     day = f"{now.year:04d}{now.month:02d}{now.day:02d}"
     test = report.test
     if report.file_errors:
-        fhl = [_fhl(e, "") for e in report.file_errors]
+        fhl = [_fhl(e, _reference_at(report, e.offset)) for e in report.file_errors]
         for v in report.messages:
             fhl += [_fhl(e, v.reference) for e in v.errors if e.code != "1SW00"]
         w.add("FEHL", "13", [_plain("FKT", "10", "01", UV_TEST_IK if test else ic.receiver_ik,

@@ -81,7 +81,12 @@ class Validator:
         if self.options.test and not marker and ic.has_unb:
             file_errors.append(_v("3SW02", "UNB", 0, 7, 0))
         text = buf.decode("latin-1") if ic.messages else ""
-        verdicts = [self._message(buf, text, ic, span, test_ic, marker) for span in ic.messages]
+        verdicts = []
+        for span in ic.messages:
+            verdict, framing = self._message(buf, text, ic, span, test_ic, marker)
+            verdicts.append(verdict)
+            # UNH/UNT framing is the file structure (Stufe 1): it rejects the file.
+            file_errors += framing
         if file_errors:
             verdicts = [_reject_file(v) for v in verdicts]
         return InterchangeReport(ic, tuple(file_errors), tuple(verdicts), test=test_ic)
@@ -89,19 +94,19 @@ class Validator:
     def _message(
         self, buf: bytes, text: str, ic: Interchange, span: MessageSpan, test_ic: bool,
         marker: bool,
-    ) -> MessageVerdict:
+    ) -> tuple[MessageVerdict, list[Violation]]:
+        """The verdict on one message (Stufe 2/3) and its Stufe-1 framing findings."""
         d = ic.delimiters
         if span.complete:
             hit = self._fast.match(text, span, d)
             if hit is not None:
                 addressed = _addressed_to_test(hit)
                 if not self._predicates(hit, addressed, test_ic, marker):
-                    return _verdict(span, hit, (), test_ic or addressed)
+                    return _verdict(span, hit, (), test_ic or addressed), []
         errors, f = check_message(buf, span.start, span.end, d, self.rules)
         addressed = _addressed_to_test(f)
-        errors = _stage1(span, f) + errors
         errors += self._predicates(f, addressed, test_ic, marker)
-        return _verdict(span, f, tuple(errors), test_ic or addressed)
+        return _verdict(span, f, tuple(errors), test_ic or addressed), _stage1(span, f)
 
     def _predicates(
         self, f: Fields, addressed: bool, test_ic: bool, marker: bool
@@ -140,6 +145,8 @@ def _addressed_to_test(f: Fields) -> bool:
 
 
 def _stage1(span: MessageSpan, f: Fields) -> list[Violation]:
+    """UNT present, its count and reference, UNH references in sequence: file findings
+    (``segment_number`` counts within the message, ``offset`` is in the file)."""
     out: list[Violation] = []
     if not span.complete:
         out.append(_v("1SW14", "UNT", span.segments + 1, 0, span.end))

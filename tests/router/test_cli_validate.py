@@ -51,7 +51,10 @@ def test_rejected_message_exits_1_with_error_position(files: dict[str, Path]) ->
     r = run("validate", "--json", str(files["8.1.1-AUFN"]), str(files["8.1.1-RECH"]))
     assert r.returncode == 1
     objs = lines(r.stdout)
-    assert [o["verdict"] for o in objs] == ["accepted", "rejected"]
+    # the wrong UNT count is Prüfstufe 1: a file object (message 0), then the message
+    assert [(o["message"], o["verdict"]) for o in objs] == [
+        (1, "accepted"), (0, "rejected"), (1, "rejected")]
+    assert [e["code"] for e in objs[2]["errors"]] == ["1SW00"]  # type: ignore[union-attr]
     (err,) = objs[1]["errors"]  # type: ignore[misc]
     assert err.keys() >= ERROR_FIELDS
     assert {k: err[k] for k in ERROR_FIELDS} == {

@@ -53,8 +53,10 @@ def test_fehl_lists_every_error_with_position(examples: dict[str, bytes]) -> Non
     assert reply is not None and reply.kinds == ("FEHL",)
     text = reply.interchange.decode("latin-1")
     assert "FKT+10+01+120591481+260510223'" in text
+    # the file-level FEHL still names the message the UNT belongs to
     assert "FHL+1SW18+UNT:16:1+Anzahl der Segmente in UNT stimmt nicht+00001'" in text
-    assert "INV++++++1234567++++20150821'" in text
+    assert "1SW00" not in text
+    assert "INV+" not in text  # one FEHL for the file, not one per case
 
 
 def test_fehl_does_not_echo_a_faulty_inv() -> None:

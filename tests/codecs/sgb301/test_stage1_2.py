@@ -73,15 +73,16 @@ def _cut(data: bytes, marker: bytes, extra: int = 0) -> bytes:
 
 
 TRUNCATIONS = {
-    # id: (where to cut, file errors, errors of the message or None for no message)
+    # id: (where to cut, file errors, errors of the message or None for no message).
+    # A message cut before its UNT is a Stufe-1 error of the file (1SW14).
     "mid-UNB": (lambda d: d[:30], [("1SW16", "UNB"), ("1SW15", "UNZ")], None),
     "after-UNB": (lambda d: _cut(d, b"UNH"), [("1SW15", "UNZ")], None),
-    "mid-NAD": (lambda d: _cut(d, b"NAD", 20), [("1SW16", ""), ("1SW15", "UNZ")],
-                ["1SW14", "...", "1SW00"]),
-    "after-AUF": (lambda d: _cut(d, b"EAD"), [("1SW15", "UNZ")],
-                  ["1SW14", "2SW02", "1SW00"]),
-    "mid-UNT": (lambda d: _cut(d, b"UNT", 5), [("1SW16", ""), ("1SW15", "UNZ")],
-                ["1SW14", "...", "1SW00"]),
+    "mid-NAD": (lambda d: _cut(d, b"NAD", 20),
+                [("1SW16", ""), ("1SW15", "UNZ"), ("1SW14", "UNT")], ["...", "1SW00"]),
+    "after-AUF": (lambda d: _cut(d, b"EAD"), [("1SW15", "UNZ"), ("1SW14", "UNT")],
+                  ["2SW02", "1SW00"]),
+    "mid-UNT": (lambda d: _cut(d, b"UNT", 5),
+                [("1SW16", ""), ("1SW15", "UNZ"), ("1SW14", "UNT")], ["...", "1SW00"]),
     "after-UNT": (lambda d: _cut(d, b"UNZ"), [("1SW15", "UNZ")], ["1SW00"]),
     "mid-UNZ": (lambda d: _cut(d, b"UNZ", 5), [("1SW16", ""), ("1SW15", "UNZ")], ["1SW00"]),
     "no-final-terminator": (lambda d: d[:-1], [("1SW16", ""), ("1SW15", "UNZ")], ["1SW00"]),
@@ -98,8 +99,7 @@ def test_truncated_file(cut, aufn, uv) -> None:
         return
     (verdict,) = report.messages
     got = [e.code for e in verdict.errors]
-    if "..." in message_errors:  # the cut segment itself is also checked (stage 2)
-        assert got[0] == message_errors[0]
+    if "..." in message_errors:  # the cut segment itself is also checked (stage 2/3)
         assert got[-1] == message_errors[-1]
     else:
         assert got == message_errors
@@ -107,8 +107,12 @@ def test_truncated_file(cut, aufn, uv) -> None:
 
 
 def test_truncated_message_reports_missing_unt_and_missing_segments(aufn, uv) -> None:
-    (verdict,) = uv.validate(_cut(aufn, b"EAD")).messages
-    assert _rows(verdict)[:2] == [("1SW14", 1, "UNT", 7, 0, 0), ("2SW02", 2, "EAD", 6, 0, 0)]
+    data = _cut(aufn, b"EAD")
+    report = uv.validate(data)
+    assert [(e.code, e.stage, e.segment, e.segment_number, e.offset)
+            for e in report.file_errors][1:] == [("1SW14", 1, "UNT", 7, len(data))]
+    (verdict,) = report.messages
+    assert _rows(verdict)[:1] == [("2SW02", 2, "EAD", 6, 0, 0)]
 
 
 def test_1sw16_offset_is_the_unterminated_segment(aufn, uv) -> None:
@@ -166,25 +170,41 @@ def test_unh_reference_gap_is_1sw20(references, edi, uv) -> None:
     data = edi.interchange(edi.message(edi.segments("8.1.1-AUFN"), first)
                            + edi.message(edi.segments("8.1.2-AUFN"), second))
     report = uv.validate(data)
-    assert report.file_errors == ()
-    expected = [[] if first == "00001" else ["1SW20"], ["1SW20"]]
-    assert [[e.code for e in m.errors] for m in report.messages] == expected
-    error = report.messages[1].errors[0]
+    expected = ([] if first == "00001" else ["1SW20"]) + ["1SW20"]
+    assert [e.code for e in report.file_errors] == expected
+    error = report.file_errors[-1]
     assert (error.stage, error.segment, error.segment_number, error.element) == (1, "UNH", 1, 1)
     assert error.offset == report.messages[1].start
+    # a Stufe-1 error rejects the file: the clean first message too
+    assert [[e.code for e in m.errors] for m in report.messages] == [["1SW00"], ["1SW00"]]
 
 
-def test_unt_reference_mismatch_is_1sw19(edi, uv, single) -> None:
+def test_unt_reference_mismatch_is_1sw19(edi, uv) -> None:
     data = edi.interchange(edi.derive("8.1.1-AUFN", b"UNT+10+00001", b"UNT+10+00002",
                                       fix_count=False))
-    assert _rows(single(uv.validate(data))) == [("1SW19", 1, "UNT", 10, 2, 0)]
+    report = uv.validate(data)
+    assert [(e.code, e.stage, e.segment, e.segment_number, e.element, e.offset)
+            for e in report.file_errors] == [("1SW19", 1, "UNT", 10, 2, data.index(b"UNT+"))]
+    _all_rejected_by_file(report)
 
 
 @pytest.mark.parametrize("count", [b"9", b"11", b"0"])
-def test_unt_count_wrong_is_1sw18(count, edi, uv, single) -> None:
+def test_unt_count_wrong_is_1sw18(count, edi, uv) -> None:
     data = edi.interchange(edi.derive("8.1.1-AUFN", b"UNT+10+", b"UNT+" + count + b"+",
                                       fix_count=False))
-    assert _rows(single(uv.validate(data))) == [("1SW18", 1, "UNT", 10, 1, 0)]
+    report = uv.validate(data)
+    assert [(e.code, e.stage, e.segment, e.segment_number, e.element, e.offset)
+            for e in report.file_errors] == [("1SW18", 1, "UNT", 10, 1, data.index(b"UNT+"))]
+    assert [[e.code for e in m.errors] for m in report.messages] == [["1SW00"]]
+
+
+def test_framing_error_in_one_message_rejects_every_message(edi, uv) -> None:
+    # Stufe 1 is the file: one broken UNT rejects the clean message beside it as well.
+    second = edi.message(edi.segments("8.1.2-AUFN"), "00002").replace(b"UNT+8+", b"UNT+7+")
+    data = edi.interchange(edi.fixed("8.1.1-AUFN") + second)
+    report = uv.validate(data)
+    assert [e.code for e in report.file_errors] == ["1SW18"]
+    assert [[e.code for e in m.errors] for m in report.messages] == [["1SW00"], ["1SW00"]]
 
 
 # ---- character set -----------------------------------------------------------------------
@@ -385,10 +405,12 @@ def test_release_in_a_message_the_fast_path_would_take_is_2sw18(edi, uv, gkv, si
         assert [e.code for e in single(v.validate(data)).errors] == ["2SW18"]
 
 
-def test_unreleased_apostrophe_splits_the_segment(edi, uv, single) -> None:
+def test_unreleased_apostrophe_splits_the_segment(edi, uv) -> None:
     data = edi.interchange(edi.derive("8.1.1-AUFN", b"NAD+Mustermann", b"NAD+D'Angelo",
                                       fix_count=False))
-    verdict = single(uv.validate(data))
+    report = uv.validate(data)
+    assert [e.code for e in report.file_errors] == ["1SW18"]  # one segment more
+    (verdict,) = report.messages
     assert verdict.verdict == REJECTED
     assert "2SW01" in [e.code for e in verdict.errors]  # "Angelo+Max+…" is no segment
 
