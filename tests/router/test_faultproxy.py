@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import doctest
+import os
+import signal
 import socket
 import time
 import uuid
@@ -70,7 +72,8 @@ def test_cut_closes_connections_and_aiokafka_reconnects(proxied_broker: ProxiedB
         try:
             await p.send_and_wait(topic, b"before", partition=0)
             before = pb.proxy.stats()
-            assert await asyncio.to_thread(pb.proxy.cut) >= 1
+            # called blocking on purpose: aiokafka must not reconnect before we look
+            assert pb.proxy.cut() >= 1
             assert pb.proxy.stats().active == 0
             await asyncio.wait_for(p.send_and_wait(topic, b"after", partition=0), 20)
             assert pb.proxy.stats().connections > before.connections, "no reconnect seen"
@@ -175,3 +178,30 @@ def test_pid_is_the_broker_process(proxied_broker: ProxiedBroker) -> None:
     assert b"broker" in cmdline
     assert f"tcp://{proxied_broker.bootstrap}".encode() in cmdline  # advertised listener
     assert proxied_broker.broker.bootstrap != proxied_broker.bootstrap
+
+
+def test_sigstopped_broker_times_sends_out_and_stops_promptly(
+        proxied_broker: ProxiedBroker) -> None:
+    pb = proxied_broker
+    topic = _topic("stop")
+    pid = pb.pid
+
+    async def scenario() -> None:
+        p = _producer(pb.bootstrap, request_timeout_ms=1000, retry_backoff_ms=100)
+        await p.start()
+        try:
+            await p.send_and_wait(topic, b"first", partition=0)
+            os.kill(pid, signal.SIGSTOP)
+            with pytest.raises(KafkaError):
+                await asyncio.wait_for(p.send_and_wait(topic, b"frozen", partition=0), 20)
+            os.kill(pid, signal.SIGCONT)
+            await asyncio.wait_for(p.send_and_wait(topic, b"thawed", partition=0), 20)
+        finally:
+            await p.stop()
+
+    asyncio.run(scenario())
+    os.kill(pid, signal.SIGSTOP)
+    t0 = time.monotonic()
+    pb.broker.stop()  # continues it first, so the SIGTERM is not left pending
+    assert time.monotonic() - t0 < 4
+    assert pb.broker.pid is None
