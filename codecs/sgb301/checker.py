@@ -17,7 +17,7 @@ from .layouts import ANY, SEGMENTS, Element, structure_for
 from .message_types import MESSAGE_TYPES
 from .model import Violation
 from .rules.base import RuleSet, ValueRule
-from .tokenizer import iter_segments, misplaced_release, split_elements, unescape
+from .tokenizer import as_number, iter_segments, misplaced_release, split_elements, unescape
 
 __all__ = ["Fields", "check_message", "is_number"]
 
@@ -163,7 +163,8 @@ def check_message(
         out.append(_v("2SW14", "UNH", 1, 2, start, 1))
     elif f.type in rules.excluded_types:
         out.append(_v(rules.excluded_types[f.type], "UNH", 1, 2, start, 1))
-    if rules.min_version and (not is_number(f.version) or int(f.version) < rules.min_version):
+    version = as_number(f.version)
+    if rules.min_version and (version is None or version < rules.min_version):
         out.append(_v(rules.min_version_code, "UNH", 1, 2, start, 2))
 
     # ---- structure: order, mandatory segments, repetitions -------------------------

@@ -28,7 +28,9 @@ from .errors import EdifactSyntaxError
 from .ik import ik_valid
 from .model import Interchange, MessageSpan, Violation
 
-__all__ = ["Token", "misplaced_release", "scan", "split_elements", "tokenize", "unescape"]
+__all__ = [
+    "Token", "as_number", "misplaced_release", "scan", "split_elements", "tokenize", "unescape",
+]
 
 _CR, _LF = 13, 10
 _U, _N = ord("U"), ord("N")
@@ -152,6 +154,23 @@ def misplaced_release(
             component += 1
         pos += 1
     return None
+
+
+# Counts and references are n..6 in §301; the cap keeps int() away from the thousands of
+# digits a broken file may hold (int() refuses more than 4300 and is quadratic below).
+_MAX_DIGITS = 18
+
+
+def as_number(value: str | bytes) -> int | None:
+    """``value`` as an integer if it is 1-18 ASCII digits (leading zeros allowed: EDIFACT
+    counts are numbers, so ``"02"`` is two), else None.
+
+    >>> as_number("010"), as_number(b"2x"), as_number("\xb2")
+    (10, None, None)
+    """
+    if not 0 < len(value) <= _MAX_DIGITS or not value.isascii() or not value.isdigit():
+        return None
+    return int(value)
 
 
 def _is_utf8(buf: bytes) -> bool:
@@ -482,7 +501,7 @@ def scan(data: bytes | bytearray | memoryview) -> Interchange:
         els = split_elements(buf, unz[0], unz[1], d)
         count = els[1][0] if len(els) > 1 else b""
         ref = unescape(els[2][0], d).decode("latin-1") if len(els) > 2 else ""
-        if count != str(len(spans)).encode():
+        if as_number(count) != len(spans):
             problems.append(_problem("1SW21", unz[0], "UNZ", 0, 1))
         if ref != unb["reference"]:
             problems.append(_problem("1SW22", unz[0], "UNZ", 0, 2))

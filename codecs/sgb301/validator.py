@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import msgspec
 
 from .catalogue import text_for
-from .checker import Fields, check_message, is_number
+from .checker import Fields, check_message
 from .fastpath import FastPath
 from .message_types import KH_TO_KT, KT_TO_KH, MESSAGE_TYPES
 from .model import (
@@ -27,7 +27,7 @@ from .model import (
     Violation,
 )
 from .rules import MODES, TEST_MARKER, UV_TEST_IK, RuleSet, rule_set
-from .tokenizer import prepared_time, scan
+from .tokenizer import as_number, prepared_time, scan
 
 __all__ = ["ValidationOptions", "Validator", "validate"]
 
@@ -153,11 +153,11 @@ def _stage1(span: MessageSpan, f: Fields) -> list[Violation]:
         return out
     # Numeric comparisons, as in the fast path: "010" counts ten segments.
     unt = f.unt_offset if f.unt_offset >= 0 else span.end
-    if not (is_number(f.unt_count) and int(f.unt_count) == span.segments):
+    if as_number(f.unt_count) != span.segments:
         out.append(_v("1SW18", "UNT", span.segments, 1, unt))
     if f.unt_reference != f.reference:
         out.append(_v("1SW19", "UNT", span.segments, 2, unt))
-    if not (is_number(f.reference) and int(f.reference) == span.index):
+    if as_number(f.reference) != span.index:
         out.append(_v("1SW20", "UNH", 1, 1, span.start))
     return out
 

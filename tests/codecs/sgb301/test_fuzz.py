@@ -55,7 +55,8 @@ def _corpus() -> list[bytes]:
 
 
 CORPUS = _corpus()
-_SERVICE = [b"+", b":", b"'", b"?", b"UNH+", b"UNT+", b"UNZ+", b"UNA:+,? '", b"\n"]
+# service characters and tags, plus a digit run longer than int() accepts
+_SERVICE = [b"+", b":", b"'", b"?", b"UNH+", b"UNT+", b"UNZ+", b"UNA:+,? '", b"\n", b"9" * 4400]
 
 
 def _segments(data: bytes) -> list[bytes]:

@@ -137,7 +137,7 @@ def test_two_messages_are_accepted(edi, uv) -> None:
     ]
 
 
-@pytest.mark.parametrize("count", [b"0", b"3", b"02"])
+@pytest.mark.parametrize("count", [b"0", b"3", b"2x", b"", b"\xb2", b"-2", b" 2"], ids=repr)
 def test_unz_count_wrong_rejects_every_message(count, edi, uv) -> None:
     data = _two_messages(edi).replace(b"UNZ+2+", b"UNZ+" + count + b"+")
     report = uv.validate(data)
@@ -145,6 +145,12 @@ def test_unz_count_wrong_rejects_every_message(count, edi, uv) -> None:
     assert report.file_errors[0].offset == data.index(b"UNZ+")
     assert [[e.code for e in m.errors] for m in report.messages] == [["1SW00"], ["1SW00"]]
     _all_rejected_by_file(report)
+
+
+@pytest.mark.parametrize("count", [b"02", b"002", b"000002"])
+def test_unz_count_is_compared_as_a_number(count, edi, uv) -> None:
+    data = _two_messages(edi).replace(b"UNZ+2+", b"UNZ+" + count + b"+")
+    assert uv.validate(data).accepted
 
 
 def test_unz_reference_wrong_is_1sw22(aufn, uv) -> None:
@@ -596,3 +602,25 @@ def test_superscript_digit_does_not_crash(field, mode, old, new, tag, element, a
     (verdict,) = report.messages
     assert verdict.verdict == REJECTED
     assert ("3SW20", tag, element) in [(e.code, e.segment, e.element) for e in verdict.errors]
+
+
+HUGE = b"1" * 5000  # int() refuses more than 4300 digits
+HUGE_NUMBERS = [
+    ("unt-count", b"UNT+10+", b"UNT+" + HUGE + b"+", "1SW18"),
+    ("unh-reference", b"UNH+00001", b"UNH+" + HUGE, "1SW20"),
+    ("unz-count", b"UNZ+1+", b"UNZ+" + HUGE + b"+", "1SW21"),
+]
+
+
+@pytest.mark.parametrize(("old", "new", "code"), [c[1:] for c in HUGE_NUMBERS],
+                         ids=[c[0] for c in HUGE_NUMBERS])
+@pytest.mark.parametrize("mode", ["uv", "gkv"])
+def test_huge_numbers_are_findings_not_crashes(old, new, code, mode, aufn, validator) -> None:
+    report = validator(mode=mode).validate(aufn.replace(old, new, 1))
+    assert code in [e.code for e in report.file_errors]
+    _all_rejected_by_file(report)
+
+
+def test_huge_version_is_a_finding(aufn, uv) -> None:
+    (verdict,) = uv.validate(aufn.replace(b"AUFN:13", b"AUFN:" + HUGE)).messages
+    assert "3SW21" in [e.code for e in verdict.errors]
