@@ -7,6 +7,11 @@ and in the UV procedure the automated KOUB for every accepted AUFN — a receipt
 cost commitment (Nachtrag Nr. 3): FKT IKs swapped, INV and NAD echoed, KOS with the
 processing date, as in the DGUV examples.
 
+The reply interchange is the data acceptance point's own file: its Dateinummer comes
+from a hash of the input (:func:`reply_reference`, so a replay builds the same bytes),
+and nothing broken in the input (reference, Anwendungsreferenz, tags) is echoed into
+its envelope, so every reply passes Prüfstufe 1 and 2 itself.
+
 The FHL layout is Stellwerk's ([U] in :mod:`sgb301.layouts`): code, place
 (segment:number:element:component), text, reference of the faulty message.
 """
@@ -14,6 +19,8 @@ The FHL layout is Stellwerk's ([U] in :mod:`sgb301.layouts`): code, place
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import re
 from collections.abc import Iterable
 
 import msgspec
@@ -23,13 +30,17 @@ from .delimiters import DEFAULT, Delimiters
 from .errors import ReplyError
 from .ik import ik_valid
 from .model import InterchangeReport, MessageVerdict, Violation
-from .rules import UV_TEST_IK
+from .rules import TEST_MARKER, UV_TEST_IK
 from .serializer import escape, segment
 from .tokenizer import iter_segments, split_elements, unescape
 
-__all__ = ["Reply", "build_reply"]
+__all__ = ["Reply", "build_reply", "reply_reference"]
 
 _FHL_TEXT_MAX = 256
+# The sender's Anwendungsreferenz is echoed (it carries the test marker) only in its
+# plain form: 8-11 letters and digits.
+_APP_REF = re.compile(r"[0-9A-Za-z]{8,11}")
+_TAG = re.compile(r"[A-Z][A-Z0-9]{2}")
 
 
 class Reply(msgspec.Struct, frozen=True):
@@ -74,7 +85,9 @@ def _plain(tag: str, *elements: str) -> bytes:
 
 
 def _fhl(err: Violation, reference: str) -> bytes:
-    place = [err.segment, str(err.segment_number) if err.segment_number else "",
+    # the tag comes from the input: a broken one (control bytes, say) is not repeated
+    tag = err.segment if _TAG.fullmatch(err.segment) else ""
+    place = [tag, str(err.segment_number) if err.segment_number else "",
              str(err.element) if err.element else "", str(err.component) if err.component
              else ""]
     ref = reference if len(reference) == 5 and is_number(reference) else ""
@@ -120,19 +133,42 @@ def _version(v: MessageVerdict) -> str:
         v.version) >= 12 else "13"
 
 
+def reply_reference(buf: bytes) -> str:
+    """The Dateinummer (UNB 0020) of the reply to ``buf``: 00001-99999 from a hash of
+    the input, so a replayed file gets the very same reply, byte for byte.
+
+    The reply is the data acceptance point's own file, so it carries its own number,
+    never an echo of the sender's (which may be anything in a rejected file).
+
+    >>> reply_reference(b"UNB+...") == reply_reference(b"UNB+...")
+    True
+    """
+    digest = hashlib.blake2b(buf, digest_size=8).digest()
+    return f"{int.from_bytes(digest, 'big') % 99_999 + 1:05d}"
+
+
 def build_reply(
     buf: bytes,
     report: InterchangeReport,
     *,
     now: dt.datetime,
     mode: str = "uv",
+    reference: str | None = None,
 ) -> Reply | None:
     """The reply interchange for ``report`` (validated from ``buf``), or None if
     nothing is to be answered (GKV mode and all accepted).
 
+    ``reference`` is the reply's Dateinummer (five digits); by default
+    :func:`reply_reference` of ``buf``.
+
     Raises :class:`ReplyError` when the sender cannot be addressed (no UNB or an
-    invalid sender IK in it): such a file is reported out of band.
+    invalid sender IK in it; such a file is reported out of band) or ``reference`` is
+    not five digits.
     """
+    if reference is None:
+        reference = reply_reference(buf)
+    elif not (len(reference) == 5 and is_number(reference)):
+        raise ReplyError(f"reply Dateinummer must be five digits, not {reference!r}")
     ic = report.interchange
     if not ic.has_unb or not ik_valid(ic.sender_ik) or not ik_valid(ic.receiver_ik):
         raise ReplyError("no valid UNB sender/receiver IK to address a reply to")
@@ -167,14 +203,15 @@ def build_reply(
                 w.add("KOUB", _version(v), body)
     if not w.messages:
         return None
-    reference = escape(ic.reference or "00001")
-    app = ic.application_reference if 8 <= len(ic.application_reference) <= 11 else "EUVK0001"
+    app = ic.application_reference
+    if not _APP_REF.fullmatch(app):  # never echo what made the file fail
+        app = TEST_MARKER + "001" if test or ic.receiver_ik == UV_TEST_IK else "EUVK0001"
     head = b"".join((
         _plain("UNB", "UNOC:3", ic.receiver_ik, ic.sender_ik,
                f"{now.year % 100:02d}{now.month:02d}{now.day:02d}:{now.hour:02d}"
                f"{now.minute:02d}")[:-1],
-        b"+", reference, b"++", escape(app), b"'",
+        b"+", reference.encode("ascii"), b"++", escape(app), b"'",
     ))
-    tail = b"UNZ+" + str(len(w.messages)).encode() + b"+" + reference + b"'"
+    tail = _plain("UNZ", str(len(w.messages)), reference)
     return Reply(ic.sender_ik, ic.receiver_ik, head + b"".join(w.messages) + tail,
                  tuple(w.kinds))

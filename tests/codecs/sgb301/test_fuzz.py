@@ -95,6 +95,22 @@ def mutated(draw: st.DrawFn) -> bytes:
     return data
 
 
+def _replies_are_valid(data: bytes) -> None:
+    """Every reply to ``data`` passes Prüfstufe 1 and 2 in its own mode and test flag
+    (Stufe 3 may object: a reply echoes the INV/NAD it was given)."""
+    for mode, _test, v in VALIDATORS:
+        try:
+            reply = build_reply(data, v.validate(data), now=NOW, mode=mode)
+        except ReplyError:
+            continue
+        if reply is None:
+            continue
+        report = v.validate(reply.interchange)
+        findings = [*report.file_errors, *(e for m in report.messages for e in m.errors)]
+        assert [e for e in findings if e.stage <= 2 and e.code != "1SW00"] == [], (
+            mode, _test, reply.interchange)
+
+
 def _never_raises(data: bytes) -> None:
     for mode, _test, v in VALIDATORS:
         report = v.validate(data)
@@ -139,3 +155,16 @@ def test_mutated_interchanges_never_raise(data: bytes) -> None:
 @given(data=mutated())
 def test_mutated_interchanges_never_raise_big(data: bytes) -> None:
     _never_raises(data)
+
+
+@FAST
+@given(data=mutated() | st.sampled_from(CORPUS))
+def test_every_reply_passes_stage_1_and_2(data: bytes) -> None:
+    _replies_are_valid(data)
+
+
+@pytest.mark.slow
+@BIG
+@given(data=mutated())
+def test_every_reply_passes_stage_1_and_2_big(data: bytes) -> None:
+    _replies_are_valid(data)

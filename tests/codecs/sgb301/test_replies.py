@@ -8,7 +8,7 @@ import pytest
 
 from sgb301 import ReplyError, ValidationOptions, Validator, scan
 from sgb301.examples import load, message, wrap
-from sgb301.replies import build_reply
+from sgb301.replies import build_reply, reply_reference
 
 NOW = dt.datetime(2015, 8, 22, 10, 0)
 
@@ -94,3 +94,35 @@ def test_unaddressable_sender_raises() -> None:
     report = Validator().validate(b"garbage")
     with pytest.raises(ReplyError):
         build_reply(b"garbage", report, now=NOW)
+
+
+def test_reply_has_its_own_deterministic_dateinummer(examples: dict[str, bytes]) -> None:
+    data = examples["8.1.1-AUFN"].replace(b"+00001++", b"+00042++").replace(
+        b"UNZ+1+00001'", b"UNZ+1+00042'")
+    report = Validator().validate(data)
+    assert report.accepted
+    first = build_reply(data, report, now=NOW)
+    again = build_reply(data, report, now=NOW)
+    assert first is not None and again is not None
+    assert first.interchange == again.interchange  # a replay builds the same reply
+    ic = scan(first.interchange)
+    assert ic.reference == reply_reference(data) != "00042"
+    assert first.interchange.endswith(f"UNZ+1+{ic.reference}'".encode())
+    other = build_reply(data, report, now=NOW, reference="12345")
+    assert other is not None and scan(other.interchange).reference == "12345"
+
+
+@pytest.mark.parametrize("reference", ["1234", "123456", "12a45", ""])
+def test_reply_reference_must_be_five_digits(reference: str,
+                                             examples: dict[str, bytes]) -> None:
+    data = examples["8.1.1-AUFN"]
+    with pytest.raises(ReplyError):
+        build_reply(data, Validator().validate(data), now=NOW, reference=reference)
+
+
+def test_broken_sender_fields_are_not_echoed(examples: dict[str, bytes]) -> None:
+    data = examples["8.1.1-AUFN"].replace(b"+00001++TUVK0001'", b"+0000X++TUV\x01K001'")
+    reply = build_reply(data, Validator().validate(data), now=NOW)
+    assert reply is not None and reply.kinds == ("FEHL",)
+    report = Validator().validate(reply.interchange)
+    assert report.file_errors == () and report.accepted
