@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -9,7 +10,9 @@ import pytest
 
 from sgb301 import ACCEPTED, REJECTED, examples
 
-SEED = Path("/work/shared/seeds/004_86577fd7762d496d.txt")
+# The shared docs sit next to the repository: <repo>/../shared/seeds/…
+REPO = Path(__file__).resolve().parents[3]
+SEED = REPO / ".." / "shared" / "seeds" / "004_86577fd7762d496d.txt"
 
 # The published segment counts of the RECH examples are one too low.
 RECH_SEGMENTS = {"8.1.1-RECH": 16, "8.1.2-RECH": 15}
@@ -128,11 +131,32 @@ def _seed_messages(text: str) -> dict[str, bytes]:
     return out
 
 
+def read_seed(path: Path, *, ci: bool) -> str:
+    """The seed text; without it the comparison is skipped locally, but fails under CI,
+    where a missing seed would otherwise hide the check for good."""
+    if not path.exists():
+        if ci:
+            pytest.fail(f"seed file {path} missing (CI=true: the seed must be checked)")
+        pytest.skip(f"seed file {path} not available")
+    return path.read_text(encoding="utf-8")
+
+
 @pytest.fixture(scope="module")
 def seed_text() -> str:
-    if not SEED.exists():
-        pytest.skip(f"seed file {SEED} not available")
-    return SEED.read_text(encoding="utf-8")
+    return read_seed(SEED, ci=os.environ.get("CI", "").lower() == "true")
+
+
+def test_seed_path_is_relative_to_the_repository() -> None:
+    assert (REPO / "codecs" / "sgb301").is_dir()
+    assert SEED.resolve() == (REPO.parent / "shared" / "seeds" / SEED.name).resolve()
+
+
+def test_missing_seed_fails_under_ci(tmp_path: Path) -> None:
+    missing = tmp_path / "absent.txt"
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        read_seed(missing, ci=True)
+    with pytest.raises(pytest.skip.Exception):
+        read_seed(missing, ci=False)
 
 
 def test_seed_has_the_eight_messages(seed_text) -> None:
