@@ -43,13 +43,14 @@ from .envelope import Envelope, SourceRef, codec_for, content_id, error_out
 from .records import Header, InRecord, OutRecord
 from .routing import RoutingTable
 
-__all__ = ["BLOB_HEADER", "ENVELOPE_HEADER", "ID_HEADER", "Pipeline"]
+__all__ = ["ANSWERS_HEADER", "BLOB_HEADER", "ENVELOPE_HEADER", "ID_HEADER", "Pipeline"]
 
 ID_HEADER = "stellwerk-id"
 ENVELOPE_HEADER = "stellwerk-envelope"
 ERROR_HEADER = "stellwerk-error"
 SOURCE_HEADER = "stellwerk-source"
 BLOB_HEADER = "stellwerk-blob"
+ANSWERS_HEADER = "stellwerk-answers"
 #: Bytes a record needs beyond key, value and headers (record and batch framing).
 RECORD_OVERHEAD = 128
 
@@ -172,6 +173,8 @@ class Pipeline:
         headers: tuple[Header, ...] = (
             (ID_HEADER, rid.encode()),
             ("stellwerk-type", " ".join(reply.kinds).encode()),
+            # The reply has its own Dateinummer; this names the interchange it answers.
+            (ANSWERS_HEADER, ic.reference.encode("latin-1")),
         )
         return OutRecord(self.topics.replies, reply.receiver_ik.encode(), reply.interchange,
                          headers, REPLY)
@@ -205,7 +208,7 @@ class Pipeline:
             _, decode = codec_for("msgpack" if fmt == b"msgpack" else "json")
             env = decode.decode(rec.value or b"")
         except Exception:  # a malformed replay is held, not lost
-            return [self._dlq(rec, "2SW15", "wiedereingespieltes Envelope nicht lesbar")]
+            return [self._dlq(rec, "SW997", "wiedereingespieltes Envelope nicht lesbar")]
         topic, kind, route = self._terminal(env.verdict, env.test, env.receiver_ik)
         note = self.routes.problem(env.receiver_ik) if kind == UNROUTABLE else ""
         env = msgspec.structs.replace(env, route=route, note=note)

@@ -11,10 +11,10 @@ broker when the router created it) is kept as a *problem*: messages for that IK 
 True
 >>> t.lookup("260510984"), t.apply(b"260510984", None), t.lookup("260510984")
 ('kh.x', True, None)
->>> t.apply(b"260510984", b'{"topic": "kein gültiger Name"}'), t.lookup("260510984")
+>>> t.apply(b"260510984", b'{"topic": "no valid name"}'), t.lookup("260510984")
 (True, None)
 >>> t.problem("260510984")
-"Route auf ungültigen Topic-Namen 'kein gültiger Name'"
+"Route auf ungültigen Topic-Namen 'no valid name'"
 """
 
 from __future__ import annotations

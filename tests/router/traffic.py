@@ -214,7 +214,8 @@ class Outcome:
         for r in records:
             if r.topic == t.replies:
                 assert r.value is not None
-                ref = r.value.split(b"'", 1)[0].split(b"+")[5].decode("latin-1")
+                # The reply has its own Dateinummer; the header names the input's.
+                ref = r.headers["stellwerk-answers"].decode("latin-1")
                 if foreign and ref not in refs:
                     continue
                 self.replies[ref].append(r)
