@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 
-.PHONY: bootstrap demo test test-quick lint bench clean
+.PHONY: bootstrap demo test test-quick lint bench chaos clean
 
 bootstrap:
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
@@ -21,6 +21,10 @@ test: bootstrap lint
 # Quick subset while working.
 test-quick: bootstrap
 	@$(UV) run --frozen pytest -q -m "not slow" -x
+
+# The chaos test with the issue's full profile (10,000 messages, 5 kills, 3 cuts).
+chaos: bootstrap
+	@CHAOS_PROFILE=full $(UV) run --frozen pytest -q -s tests/router/test_chaos.py -k test_chaos
 
 lint: bootstrap
 	@$(UV) run --frozen ruff check codecs router tests benchmarks

@@ -7,6 +7,7 @@ import asyncio
 import msgspec
 import pytest
 
+from router.app import _supervise
 from router.blobstore import MemoryBlobStore
 from router.config import load_config
 from router.envelope import Envelope
@@ -236,3 +237,25 @@ def test_poison_record_goes_to_dlq(pipeline: Pipeline, monkeypatch: pytest.Monke
     asyncio.run(go())
     assert [o.kind for o in sink.records] == ["dlq"]
     assert b"RuntimeError" in dict(sink.records[0].headers)["stellwerk-error"]
+
+
+def test_a_dying_feed_is_restarted_not_left_frozen(caplog: pytest.LogCaptureFixture) -> None:
+    """The routes feed failing must not leave the router routing on a table that no
+    longer updates: the supervisor restarts it (with backoff) until stop."""
+    starts: list[float] = []
+
+    async def go() -> None:
+        stop = asyncio.Event()
+
+        async def feed() -> None:
+            starts.append(asyncio.get_running_loop().time())
+            if len(starts) < 3:
+                raise ConnectionError("routes consumer lost")
+            stop.set()
+
+        await asyncio.wait_for(_supervise("routes feed", feed, stop), 10)
+
+    asyncio.run(go())
+    assert len(starts) == 3
+    assert starts[2] - starts[1] >= starts[1] - starts[0] >= 0.9  # backoff grows
+    assert caplog.text.count("routes feed failed (ConnectionError); restarting") == 2
