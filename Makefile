@@ -24,7 +24,7 @@ test-quick: bootstrap
 
 # The chaos test with the issue's full profile (10,000 messages, 5 kills, 3 cuts).
 chaos: bootstrap
-	@CHAOS_PROFILE=full $(UV) run --frozen pytest -q -s tests/router/test_chaos.py -k test_chaos
+	@CHAOS_PROFILE=full $(UV) run --frozen pytest -q -s tests/router/test_chaos.py::test_chaos
 
 lint: bootstrap
 	@$(UV) run --frozen ruff check codecs router tests benchmarks
