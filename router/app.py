@@ -21,7 +21,7 @@ from .kafka_io import KafkaSink, KafkaSource, ensure_topics, follow_routes
 from .observer import PrometheusObserver
 from .pipeline import Pipeline
 from .routing import RoutingTable
-from .runner import StoppedError, run_loop
+from .runner import StoppedError, run_loop, until_stopped
 
 __all__ = ["configure_logging", "run_async", "serve"]
 
@@ -61,18 +61,10 @@ def _install_signals(stop: asyncio.Event) -> None:
 async def _or_stop(op: Awaitable[T], stop: asyncio.Event) -> T | None:
     """``await op`` unless stop comes first (then op is cancelled and None returned): a
     frozen broker must not hold a start-up step past SIGTERM."""
-    task = asyncio.ensure_future(op)
-    stopper = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopper.cancel()
-    if task.done():
-        return task.result()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError, Exception):
-        await task
-    return None
+        return await until_stopped(op, stop, 0.0, "start-up")
+    except StoppedError:
+        return None
 
 
 async def _supervise(name: str, start: Callable[[], Coroutine[Any, Any, None]],

@@ -41,7 +41,9 @@ from .observer import BatchStats, NullObserver, Observer
 from .pipeline import DLQ, Pipeline
 from .records import InRecord, OutRecord
 
-__all__ = ["SendOutcome", "Sink", "Source", "StoppedError", "TransientError", "run_loop"]
+__all__ = [
+    "SendOutcome", "Sink", "Source", "StoppedError", "TransientError", "run_loop", "until_stopped",
+]
 
 log = logging.getLogger("stellwerk.runner")
 T = TypeVar("T")
@@ -107,9 +109,10 @@ def _safe_process(pipeline: Pipeline, rec: InRecord) -> list[OutRecord]:
         return [pipeline.poison(rec, type(exc).__name__)]
 
 
-async def _until_stopped(op: Awaitable[T], stop: asyncio.Event, grace: float, what: str) -> T:
+async def until_stopped(op: Awaitable[T], stop: asyncio.Event, grace: float, what: str) -> T:
     """Await ``op``; once ``stop`` is set it gets ``grace`` more seconds, then it is
-    abandoned with :class:`StoppedError` (nothing is committed after an abandoned op)."""
+    cancelled and :class:`StoppedError` raised (nothing is committed after an abandoned
+    op). ``grace`` 0: give up as soon as stop is requested."""
     task = asyncio.ensure_future(op)
     if not stop.is_set():
         stopper = asyncio.ensure_future(stop.wait())
@@ -144,7 +147,7 @@ async def _deliver(sink: Sink, records: list[OutRecord], stop: asyncio.Event,
     failed: dict[int, str] = {}
     delay = 0.2
     while todo:
-        outcome = await _until_stopped(sink.send_all([records[i] for i in todo]), stop,
+        outcome = await until_stopped(sink.send_all([records[i] for i in todo]), stop,
                                        grace, "send")
         retry = outcome.pending
         if insist:
@@ -167,7 +170,7 @@ async def _commit(source: Source, offsets: dict[tuple[str, int], int], stop: asy
     delay = 0.2
     while True:
         try:
-            await _until_stopped(source.commit(offsets), stop, grace, "commit")
+            await until_stopped(source.commit(offsets), stop, grace, "commit")
             return
         except TransientError as exc:
             obs.on_retry("commit")

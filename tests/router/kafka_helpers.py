@@ -41,6 +41,7 @@ from router.blobstore import DirBlobStore
 
 __all__ = [
     "Rec",
+    "RouterFactory",
     "RouterProcess",
     "ToSend",
     "TopicReader",
@@ -327,6 +328,9 @@ async def committed(bootstrap: str, group: str, topic: str) -> dict[int, int | N
 
 
 # ---- the router as a process ------------------------------------------------------------
+#: ``routers(env, bootstrap, name)`` of the ``routers`` fixture (tests/router/conftest.py).
+RouterFactory = Callable[..., "RouterProcess"]
+
 _ASSIGNED = re.compile(r"partitions assigned: \[(.*)\]")
 
 

@@ -22,13 +22,12 @@ import random
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from faultproxy import ProxiedBroker
 from kafka_helpers import (
+    RouterFactory,
     RouterProcess,
     TopicReader,
     TopicSet,
@@ -46,34 +45,11 @@ from traffic import (
     PRODUCTION_TYPES,
     Outcome,
     Traffic,
-    assert_no_health_data,
 )
 
 from router.config import load_config
 from router.kafka_io import KafkaSink
 from router.records import OutRecord
-
-RouterFactory = Callable[..., RouterProcess]
-
-
-@pytest.fixture
-def routers(tmp_path: Path) -> Iterator[RouterFactory]:
-    """Routers started by the test; stopped afterwards, logs printed and scanned."""
-    made: list[RouterProcess] = []
-
-    def start(env: dict[str, str], bootstrap: str, name: str = "router") -> RouterProcess:
-        r = RouterProcess(bootstrap, env, tmp_path / f"{name}-{len(made)}.log").start()
-        made.append(r)
-        return r
-
-    yield start
-    for r in made:
-        r.close()
-    for r in made:
-        print(f"---- {r.log_path.name} (exit {r.proc and r.proc.returncode})")
-        print(r.log_tail(15))
-    for r in made:
-        assert_no_health_data(r.log(), r.log_path.name)
 
 
 async def trickle(bootstrap: str, topic: str, records: list[ToSend], seconds: float) -> None:

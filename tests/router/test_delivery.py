@@ -29,13 +29,12 @@ import random
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 from faultproxy import ProxiedBroker
 from kafka_helpers import (
+    RouterFactory,
     RouterProcess,
     TopicReader,
     TopicSet,
@@ -60,38 +59,14 @@ from traffic import (
     UNROUTABLE,
     Outcome,
     Traffic,
-    assert_no_health_data,
     make_ik,
 )
 
 from router.broker import EmbeddedBroker, free_port
 from sgb301 import examples
 
-# ---- fixtures ----------------------------------------------------------------------------
-RouterFactory = Callable[..., RouterProcess]
 
-
-@pytest.fixture
-def routers(tmp_path: Path) -> Iterator[RouterFactory]:
-    """Start routers (``routers(env, bootstrap, name)``); all are stopped afterwards, and
-    their logs printed (pytest shows them for a failing test)."""
-    made: list[RouterProcess] = []
-
-    def start(env: dict[str, str], bootstrap: str, name: str = "router") -> RouterProcess:
-        r = RouterProcess(bootstrap, env, tmp_path / f"{name}-{len(made)}.log").start()
-        made.append(r)
-        return r
-
-    yield start
-    for r in made:
-        r.close()
-        print(f"---- {r.log_path.name} (pid {r.pid}, exit {r.proc and r.proc.returncode})")
-        print(r.log_tail(40))
-    # Health data never reaches a log: every line of every router of these tests.
-    for r in made:
-        assert_no_health_data(r.log(), r.log_path.name)
-
-
+# ---- helpers ----------------------------------------------------------------------------
 async def trickle(bootstrap: str, topic: str, records: list[ToSend], step: int = 25,
                   pause: float = 0.03) -> None:
     """Produce ``records`` a few at a time: traffic that keeps flowing for a while."""

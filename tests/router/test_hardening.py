@@ -12,14 +12,13 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import msgspec
 import pytest
 from aiokafka import AIOKafkaConsumer
 from kafka_helpers import (
-    RouterProcess,
+    RouterFactory,
     TopicReader,
     TopicSet,
     ToSend,
@@ -55,24 +54,6 @@ def interchange(receiver: str, ref: str, case: str, *, pad: int = 0) -> bytes:
         m = m.replace(b"NAD+", b"NAD+" + "Ä".encode("latin-1") * pad, 1)
     return examples.wrap(m, sender=HOSPITAL, receiver=receiver, reference=ref,
                          application_reference="EUVK0001")
-
-
-@pytest.fixture
-def router_logs(tmp_path: Path) -> Iterator[list[RouterProcess]]:
-    made: list[RouterProcess] = []
-    yield made
-    for r in made:
-        r.close()
-        print(f"---- {r.log_path.name}\n{r.log_tail(40)}")
-    for r in made:
-        assert_no_health_data(r.log(), r.log_path.name)
-
-
-def start_router(made: list[RouterProcess], bootstrap: str, env: dict[str, str],
-                 log: Path) -> RouterProcess:
-    r = RouterProcess(bootstrap, env, log).start()
-    made.append(r)
-    return r
 
 
 # ---- finding 1: a revoked partition must not stall the commit ------------------------------
@@ -157,7 +138,7 @@ def test_sink_reports_a_refused_record_and_delivers_its_neighbours_in_order(
 # ---- finding 3: an oversized input --------------------------------------------------------
 @pytest.mark.timeout(180)
 def test_oversized_input_is_claim_checked_and_the_partition_moves_on(
-        broker: EmbeddedBroker, router_logs: list[RouterProcess], tmp_path: Path) -> None:
+        broker: EmbeddedBroker, routers: RouterFactory, tmp_path: Path) -> None:
     """A 1.2 MiB interchange (its JSON envelope would be ~2.4 MiB). Before: the producer
     refused the envelope (MessageSizeTooLargeError), the batch was retried forever and
     the interchange behind it on the same key never arrived."""
@@ -173,7 +154,7 @@ def test_oversized_input_is_claim_checked_and_the_partition_moves_on(
         await create_topics(broker.bootstrap, [t.inbound], 1)
         await produce(broker.bootstrap, t.inbound,
                       [ToSend(big, key=IK_A.encode()), ToSend(small, key=IK_A.encode())])
-        r = start_router(router_logs, broker.bootstrap, env, tmp_path / "router.log")
+        r = routers(env, broker.bootstrap)
         await r.wait_assigned(60)
         async with TopicReader(broker.bootstrap, [carrier, t.rejected, t.dlq]) as reader:
             recs = await reader.wait_for(
@@ -195,7 +176,7 @@ def test_oversized_input_is_claim_checked_and_the_partition_moves_on(
 # ---- finding 8 and 2: routes read to the end; a route to a topic that cannot exist ---------
 @pytest.mark.timeout(180)
 def test_routes_read_to_their_end_before_routing_and_bad_route_topics_never_stall(
-        broker: EmbeddedBroker, router_logs: list[RouterProcess], tmp_path: Path) -> None:
+        broker: EmbeddedBroker, routers: RouterFactory, tmp_path: Path) -> None:
     """3,000 route updates, the one for IK_X last; a live route to an illegal topic
     name. Before: the route to the illegal name made every send fail with a retriable
     UnknownTopicOrPartitionError, forever (all partitions stalled)."""
@@ -214,8 +195,7 @@ def test_routes_read_to_their_end_before_routing_and_bad_route_topics_never_stal
         await create_topics(broker.bootstrap, [t.routes], 1)
         await produce(broker.bootstrap, t.routes, updates)
         await produce(broker.bootstrap, t.inbound, inputs)
-        r = start_router(router_logs, broker.bootstrap, t.env(partitions=1),
-                         tmp_path / "router.log")
+        r = routers(t.env(partitions=1), broker.bootstrap)
         await r.wait_assigned(90)
         async with TopicReader(broker.bootstrap,
                                [carrier_a, carrier_x, t.unroutable, t.dlq]) as reader:
@@ -237,7 +217,7 @@ def test_routes_read_to_their_end_before_routing_and_bad_route_topics_never_stal
 @pytest.mark.slow
 @pytest.mark.timeout(180)
 def test_sigterm_with_the_broker_frozen_exits_within_ten_seconds(
-        router_logs: list[RouterProcess], tmp_path: Path) -> None:
+        routers: RouterFactory, tmp_path: Path) -> None:
     """SIGSTOP the broker while records flow, then SIGTERM the router. Before: 32 s (the
     producer's 30 s request timeout, then the close). Nothing unacknowledged may be
     committed: after the broker resumes, every committed record has its output."""
@@ -247,8 +227,7 @@ def test_sigterm_with_the_broker_frozen_exits_within_ten_seconds(
     try:
         async def scenario() -> None:
             await create_topics(own.bootstrap, [t.inbound], 1)
-            r = start_router(router_logs, own.bootstrap,
-                             t.env(partitions=1, batch_max=5), tmp_path / "router.log")
+            r = routers(t.env(partitions=1, batch_max=5), own.bootstrap)
             await r.wait_assigned(60)
             entl = examples.load()["8.1.1-ENTL"]
             feeder = asyncio.ensure_future(produce(own.bootstrap, t.inbound,  # noqa: RUF006
