@@ -28,6 +28,7 @@ import msgspec
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
+
 from sgb301 import scan
 
 from .app import configure_logging, run_async
@@ -783,32 +784,31 @@ class _Ingest:
             if os.path.lexists(path):
                 self.fail(name, "broken symbolic link")
             return None
-        except IsADirectoryError:
-            self.fail(name, "cannot be sent: a directory")
-            return None
         except OSError as exc:
             self.fail(name, f"cannot open: {type(exc).__name__}")
             return None
-        with os.fdopen(fd, "rb") as fh:
-            st = os.fstat(fh.fileno())
-            if stat.S_ISDIR(st.st_mode):
-                self.fail(name, "cannot be sent: a directory")
-                return None
-            if not stat.S_ISREG(st.st_mode):
-                self.fail(name, "cannot be sent: not a regular file")
-                return None
-            if st.st_size > MAX_RECORD_BYTES:
-                self.fail(name, f"{st.st_size} bytes, larger than the maximum record "
-                                f"size ({MAX_RECORD_BYTES})")
-                return None
-            if (st.st_size, st.st_mtime_ns) != settled:
-                return None
-            try:
+        # Checked on the open file: what is read is what was checked.
+        st = os.fstat(fd)
+        problem = ""
+        if stat.S_ISDIR(st.st_mode):
+            problem = "cannot be sent: a directory"
+        elif not stat.S_ISREG(st.st_mode):
+            problem = "cannot be sent: not a regular file"
+        elif st.st_size > MAX_RECORD_BYTES:
+            problem = (f"{st.st_size} bytes, larger than the maximum record size "
+                       f"({MAX_RECORD_BYTES})")
+        if problem or (st.st_size, st.st_mtime_ns) != settled:
+            os.close(fd)
+            if problem:
+                self.fail(name, problem)
+            return None
+        try:
+            with os.fdopen(fd, "rb") as fh:  # owns fd from here on
                 data = fh.read()
-            except OSError as exc:
-                self.fail(name, f"cannot read: {type(exc).__name__}")
-                return None
-            after = os.fstat(fh.fileno())
+                after = os.fstat(fh.fileno())
+        except OSError as exc:
+            self.fail(name, f"cannot read: {type(exc).__name__}")
+            return None
         if len(data) != settled[0] or (after.st_size, after.st_mtime_ns) != settled:
             return None
         return data

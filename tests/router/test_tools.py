@@ -6,12 +6,14 @@ Every test uses its own topic names (uuid suffix), so tests share the session br
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -69,6 +71,18 @@ def envelope(receiver_ik: str = "120591481", ident: str = "") -> Envelope:
                     receiver_ik=receiver_ik, case="4711", verdict="accepted", errors=[],
                     source=SourceRef("s301.inbound", 0, 7), message=1, interchange="00042",
                     test=False, raw=raw, route="")
+
+
+def input_id(data: bytes) -> str:
+    """The ``stellwerk-input-id`` of ingested bytes."""
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def interchange(receiver: str = "109876543", sender: str = "260326822") -> bytes:
+    """A small §301 interchange (UNA, UNB … UNZ) for the ingest edge."""
+    return (f"UNA:+,? 'UNB+UNOC:3+{sender}+{receiver}+260101:1200+00042++TUVK0001'"
+            "UNH+1+AUFN:14:000:00'FKT+10+01+260326822+109876543'UNT+3+1'UNZ+1+00042'"
+            ).encode("latin-1")
 
 
 def cli(*args: str, env: dict[str, str] | None = None,
@@ -354,10 +368,11 @@ def test_ingest_once_sends_each_file_once_and_survives_restart(
         (drop / n).write_bytes(data)
     for n in (".hidden", "d.edi.tmp", "e.edi.part"):
         (drop / n).write_bytes(b"not yet")
-    args = ["ingest", "dir", str(drop), "--topic", name, "--once",
+    args = ["ingest", "dir", str(drop), "--topic", name, "--once", "--settle", "0",
             "--bootstrap", broker.bootstrap]
     assert main(args) == 0
-    assert "a.edi (5 bytes)" in caplog.text and "UNB a" not in caplog.text  # never content
+    assert f"file {tools.name_digest('a.edi')} (5 bytes)" in caplog.text
+    assert "a.edi" not in caplog.text and "UNB a" not in caplog.text  # never names, content
     assert sorted(p.name for p in (drop / "done").iterdir()) == sorted(files)
     assert sorted(p.name for p in drop.iterdir()) == sorted(
         [".hidden", "d.edi.tmp", "e.edi.part", "done", "failed"])
@@ -366,8 +381,10 @@ def test_ingest_once_sends_each_file_once_and_survives_restart(
     assert main(args) == 0
     got = tail_json(capsys, broker.bootstrap, name)
     assert len(got) == 3
-    assert {r["headers"][tools.FILE_HEADER]: r["value"].encode("latin-1") for r in got} == files
-    assert all(r["key"] is None for r in got)
+    assert sorted(r["value"].encode("latin-1") for r in got) == sorted(files.values())
+    for r in got:
+        assert r["headers"] == {tools.INPUT_ID_HEADER: input_id(r["value"].encode("latin-1"))}
+    assert all(r["key"] is None for r in got)  # no UNB receiver IK in these
 
     # the same name again: sent, kept next to the first one
     (drop / "a.edi").write_bytes(b"UNB a second")
@@ -385,7 +402,7 @@ def test_ingest_moves_unreadable_entries_to_failed(
     (drop / "ok.edi").write_bytes(b"fine")
     (drop / "adir").mkdir()
     (drop / "dangling.edi").symlink_to(tmp_path / "gone")
-    assert main(["ingest", "dir", str(drop), "--topic", name, "--once",
+    assert main(["ingest", "dir", str(drop), "--topic", name, "--once", "--settle", "0",
                  "--bootstrap", broker.bootstrap]) == 0
     failed = drop / "failed"
     assert sorted(p.name for p in failed.iterdir()) == [
@@ -407,6 +424,130 @@ def test_ingest_once_unreachable_broker_keeps_files(
     assert "unreachable" in capsys.readouterr().err
 
 
+def test_ingest_once_waits_for_a_slow_writer(
+        broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A file still being appended to is not ready: sent once, when it has settled, with
+    every byte the writer wrote (also with --once, also on the first scan)."""
+    name = topic("slow")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    path = drop / "slow.edi"
+    chunks = [f"segment {i}'".encode() for i in range(12)]
+    path.write_bytes(chunks[0])
+    started = threading.Event()
+
+    def writer() -> None:
+        started.set()
+        with path.open("ab") as fh:
+            for chunk in chunks[1:]:
+                time.sleep(0.25)
+                fh.write(chunk)
+                fh.flush()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    started.wait()
+    try:
+        assert main(["ingest", "dir", str(drop), "--topic", name, "--once", "--settle", "1",
+                     "--bootstrap", broker.bootstrap]) == 0
+    finally:
+        t.join()
+    content = b"".join(chunks)
+    got = tail_json(capsys, broker.bootstrap, name)
+    assert [r["value"].encode("latin-1") for r in got] == [content]
+    assert got[0]["headers"][tools.INPUT_ID_HEADER] == input_id(content)
+    assert (drop / "done" / "slow.edi").read_bytes() == content
+
+
+def test_ingest_once_leaves_an_unsettled_file_after_the_bound(
+        broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """--once does not wait forever for a writer that never stops: after the bound the
+    file stays where it is, unsent."""
+    monkeypatch.setattr(tools, "INGEST_ONCE_BOUND", 1.0)
+    name = topic("unsettled")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    path = drop / "endless.edi"
+    path.write_bytes(b"x")
+    stop = threading.Event()
+
+    def writer() -> None:
+        with path.open("ab") as fh:
+            while not stop.wait(0.1):
+                fh.write(b"x")
+                fh.flush()
+
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        start = time.monotonic()
+        assert main(["ingest", "dir", str(drop), "--topic", name, "--once", "--settle", "1",
+                     "--bootstrap", broker.bootstrap]) == 0
+        assert time.monotonic() - start < 10
+    finally:
+        stop.set()
+        t.join()
+    assert path.exists() and not (drop / "done" / "endless.edi").exists()
+    assert tail_json(capsys, broker.bootstrap, name, timeout="0.5") == []
+
+
+def test_ingest_keys_by_the_unb_receiver_and_ids_by_content(
+        broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Key = receiver IK of UNB (per-receiver order), None for anything without a UNB;
+    ``stellwerk-input-id`` = sha256 of the bytes, the same when the file comes again."""
+    name = topic("keyed")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    a, b = interchange("109876543"), interchange("120591481")
+    no_una = interchange("123456789").split(b"'", 1)[1]  # UNB first, no UNA
+    released = b"UNA:+.? 'UNB+UNOC?:3+260326822+987654321:X+260101:1200+1'"
+    files = {"a.edi": a, "b.edi": b, "c.edi": no_una, "d.edi": released,
+             "garbage.edi": b"\x00\xff UNB+no", "short.edi": b"UNB+UNOC:3+2603",
+             "letters.edi": b"UNB+UNOC:3+260326822+Mustermann+x'"}
+    for n, data in files.items():
+        (drop / n).write_bytes(data)
+    assert main(["ingest", "dir", str(drop), "--topic", name, "--once", "--settle", "0",
+                 "--bootstrap", broker.bootstrap]) == 0
+    got = {r["value"].encode("latin-1"): r for r in tail_json(capsys, broker.bootstrap, name)}
+    assert set(got) == set(files.values())
+    assert {n: got[v]["key"] for n, v in files.items()} == {
+        "a.edi": "109876543", "b.edi": "120591481", "c.edi": "123456789",
+        "d.edi": "987654321", "garbage.edi": None, "short.edi": None, "letters.edi": None}
+    for data, r in got.items():
+        assert r["headers"][tools.INPUT_ID_HEADER] == input_id(data)
+    # the same bytes again (a crash between ack and move): recognisable duplicate
+    (drop / "again.edi").write_bytes(a)
+    assert main(["ingest", "dir", str(drop), "--topic", name, "--once", "--settle", "0",
+                 "--bootstrap", broker.bootstrap]) == 0
+    ids = [r["headers"][tools.INPUT_ID_HEADER] for r in tail_json(capsys, broker.bootstrap, name)]
+    assert ids.count(input_id(a)) == 2
+
+
+def test_ingest_never_logs_or_sends_file_names(broker: EmbeddedBroker, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """File names can hold patient names: stderr and headers show a digest of the name
+    and the size only; done/ and failed/ keep the names on disk."""
+    name = topic("names")
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    patient = "Mustermann_Erika_19800101.edi"
+    (drop / patient).write_bytes(interchange())
+    (drop / "Musterfrau_Anna_19750505").mkdir()  # cannot be sent: goes to failed/
+    res = cli("ingest", "dir", str(drop), "--topic", name, "--once", "--settle", "0",
+              "--bootstrap", broker.bootstrap, env={"STELLWERK_LOG_LEVEL": "DEBUG"})
+    assert res.returncode == 0, res.stderr
+    assert tools.name_digest(patient) in res.stderr
+    assert f"({len(interchange())} bytes)" in res.stderr
+    got = tail_json(capsys, broker.bootstrap, name)
+    assert len(got) == 1
+    shown = res.stderr + res.stdout + json.dumps(got[0]["headers"]) + str(got[0]["key"])
+    for part in ("Mustermann", "Erika", "19800101", "Musterfrau", "Anna", "19750505"):
+        assert part not in shown, part
+    assert (drop / "done" / patient).exists()
+    assert (drop / "failed" / "Musterfrau_Anna_19750505").is_dir()
+
+
 @pytest.mark.slow
 def test_ingest_watch_sends_only_complete_files(
         broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -415,7 +556,7 @@ def test_ingest_watch_sends_only_complete_files(
     drop.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-m", "router.cli", "ingest", "dir", str(drop), "--topic", name,
-         "--interval", "0.3", "--bootstrap", broker.bootstrap],
+         "--interval", "0.3", "--settle", "1", "--bootstrap", broker.bootstrap],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # a file that keeps growing is not complete
@@ -442,6 +583,5 @@ def test_ingest_watch_sends_only_complete_files(
         proc.kill()
     assert proc.returncode == 0, err
     assert sorted(p.name for p in (drop / "done").iterdir()) == ["big.edi", "small.edi"]
-    got = {r["headers"][tools.FILE_HEADER]: r["value"].encode("latin-1")
-           for r in tail_json(capsys, broker.bootstrap, name)}
-    assert got == {"big.edi": content, "small.edi": b"small"}
+    got = [r["value"].encode("latin-1") for r in tail_json(capsys, broker.bootstrap, name)]
+    assert sorted(got) == sorted([content, b"small"])
