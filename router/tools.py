@@ -462,7 +462,8 @@ def replay_main(args: argparse.Namespace, config: Config) -> int:
     acknowledged, so running replay twice replays nothing twice (a crash in between
     replays the last batch again: at-least-once).
 
-    Prints ``replayed N record(s) from X to Y`` (several targets: ``to Y (n), Z (m)``).
+    Prints ``replayed N record(s) from X to Y`` (several targets, in name order:
+    ``to Y (n), Z (m)``).
     Exit 0; 2 when the broker is unreachable, the source topic does not exist or a batch
     is not acknowledged.
     """
@@ -495,7 +496,7 @@ def replay_target(config: Config, explicit: str | None, fmt: Format | None) -> s
 
 def _replay_summary(source: str, counts: dict[str, int], default: str) -> str:
     total = sum(counts.values())
-    targets = [t for t, n in counts.items() if n] or [default]
+    targets = sorted(t for t, n in counts.items() if n) or [default]  # stable order
     if len(targets) == 1:
         return f"replayed {total} record(s) from {source} to {targets[0]}\n"
     parts = ", ".join(f"{t} ({counts[t]})" for t in targets)
