@@ -48,6 +48,7 @@ __all__ = [
     "bootstrap_of",
     "broker_main",
     "envelope_format",
+    "header_text",
     "ingest_main",
     "input_id",
     "name_digest",
@@ -186,6 +187,18 @@ def _latin1(data: bytes | None) -> str | None:
     return None if data is None else data.decode("latin-1")
 
 
+def header_text(data: bytes | None) -> str | None:
+    """A header value as text: UTF-8 when it is valid UTF-8 (the router writes its
+    ``stellwerk-error`` texts, "Prüfstufe" and all, in UTF-8), else ISO 8859-1, which
+    decodes any bytes (reversible with ``encode("latin-1")``)."""
+    if data is None:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")
+
+
 def envelope_format(value: bytes | None, headers: Iterable[Header],
                     default: Format = "json") -> Format | None:
     """The format in which ``value`` decodes as a Stellwerk :class:`Envelope`, or None.
@@ -313,9 +326,10 @@ def tail_main(args: argparse.Namespace, config: Config) -> int:
         {"topic": str, "partition": int, "offset": int, "key": str | null,
          "headers": {name: str}, "value": object | str | null}
 
-    ``key`` and header values are the bytes as ISO 8859-1 strings (a repeated header
-    name keeps its last value). ``value`` is the decoded envelope (a JSON object) when
-    the record value is a Stellwerk envelope (json or msgpack: the
+    ``key`` is the bytes as an ISO 8859-1 string; a header value is decoded as UTF-8
+    when it is valid UTF-8 (the router's ``stellwerk-error`` texts), else as ISO 8859-1
+    (a repeated header name keeps its last value). ``value`` is the decoded envelope (a
+    JSON object) when the record value is a Stellwerk envelope (json or msgpack: the
     ``stellwerk-envelope`` header's format, else ``output_format``, else the other);
     otherwise (DLQ originals, FEHL/KOUB replies, raw inbound records) the raw bytes as an
     ISO 8859-1 string; null for a record without value.
@@ -345,15 +359,15 @@ def _tail_object(r: Any, default: Format) -> dict[str, Any]:
         value = (msgspec.msgpack.decode(r.value) if fmt == "msgpack"
                  else msgspec.json.decode(r.value))
     return {"topic": r.topic, "partition": r.partition, "offset": r.offset,
-            "key": _latin1(r.key), "headers": {k: _latin1(v) for k, v in headers},
+            "key": _latin1(r.key), "headers": {k: header_text(v) for k, v in headers},
             "value": value}
 
 
 def _tail_line(r: Any, default: Format) -> str:
     headers = dict(r.headers or ())
-    rid = headers.get(ID_HEADER, b"-").decode("latin-1")
-    mtype = headers.get("stellwerk-type", b"-").decode("latin-1")
-    verdict = headers.get("stellwerk-verdict", b"-").decode("latin-1")
+    rid = header_text(headers.get(ID_HEADER, b"-"))
+    mtype = header_text(headers.get("stellwerk-type", b"-"))
+    verdict = header_text(headers.get("stellwerk-verdict", b"-"))
     fmt = envelope_format(r.value, headers.items(), default)
     if fmt is not None:
         env: Envelope = codec_for(fmt)[1].decode(r.value)

@@ -213,6 +213,21 @@ def test_tail_decodes_envelopes_and_keeps_raw_values(
     assert "UNH" not in text and "FKT" not in text and "not an interchange" not in text
 
 
+def test_tail_json_decodes_utf8_headers(broker: EmbeddedBroker,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """Header values are UTF-8 when they decode as such (the router writes its error texts
+    in UTF-8), else ISO 8859-1; key and value stay ISO 8859-1 (bytes round-trip)."""
+    name = topic("dlq")
+    error = "1SW17: Prüfstufe 1 – Datensatz enthält unzulässige Zeichen"
+    produce(broker.bootstrap, name, [
+        (b"k\xe4", b"\x00raw \xfc", [("stellwerk-error", error.encode("utf-8")),
+                                     ("x-latin1", "Größe".encode("latin-1"))]),
+    ])
+    (r,) = tail_json(capsys, broker.bootstrap, name)
+    assert r["headers"] == {"stellwerk-error": error, "x-latin1": "Größe"}
+    assert r["key"] == "kä" and r["value"].encode("latin-1") == b"\x00raw \xfc"
+
+
 @pytest.mark.slow
 def test_tail_starts_at_the_end(broker: EmbeddedBroker, tmp_path: Path) -> None:
     name = topic("end")
