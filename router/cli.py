@@ -18,7 +18,7 @@ from sgb301.examples import load as load_examples
 from .config import Config, ConfigError, load_config
 from .validate_cmd import EXIT_UNREADABLE, reply_files, validate_files
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "describe_failure", "main"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -154,6 +154,26 @@ def _config(path: str | None) -> Config:
         raise SystemExit(EXIT_UNREADABLE) from exc
 
 
+def describe_failure(exc: BaseException) -> str:
+    """The exception's type and, where it carries one, its position; never its text.
+
+    An exception's message may quote the payload (a name, a KVNR, a segment) or a file
+    name, so only fields that are numbers are shown: ``offset``/``segment_number``
+    (``EdifactSyntaxError``), ``start`` (``UnicodeError``), ``pos`` (JSON errors),
+    ``errno`` (``OSError``).
+
+    >>> describe_failure(UnicodeDecodeError("utf-8", b"M\\xfcller", 1, 2, "invalid"))
+    'UnicodeDecodeError (start=1)'
+    """
+    found = []
+    for attr in ("offset", "segment_number", "start", "pos", "lineno", "errno"):
+        value = getattr(exc, attr, None)
+        if isinstance(value, int) and not isinstance(value, bool):
+            found.append(f"{attr}={value}")
+    where = f" ({', '.join(found)})" if found else ""
+    return f"{type(exc).__name__}{where}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used as the console script)."""
     args = build_parser().parse_args(argv)
@@ -164,7 +184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     except Exception as exc:  # the contract: never a traceback
-        sys.stderr.write(f"stellwerk: internal error: {type(exc).__name__}: {exc}\n")
+        # The type and position only: the message may quote payload (health data).
+        sys.stderr.write(f"stellwerk: internal error: {describe_failure(exc)}\n")
         return EXIT_UNREADABLE
 
 

@@ -3,9 +3,11 @@
 Each ``*_main`` takes the parsed arguments and the loaded config and returns the exit
 code (0 ok, 1 partial failure, 2 usage error or broker unreachable).
 
-None of these tools ever prints or logs payload content (health data): ``send`` and
-``ingest`` report names, sizes and offsets; only ``tail --json`` prints values, because
-that is what it is asked for.
+None of these tools ever prints or logs payload content (health data), file names (they
+may hold patients' names) or exception messages (they may quote either): ``send`` and
+``ingest`` report argument positions, name digests, sizes and offsets; failures are
+reported by exception type. Only ``tail --json`` prints values, because that is what it
+is asked for.
 """
 
 from __future__ import annotations
@@ -239,7 +241,8 @@ def send_main(args: argparse.Namespace, config: Config) -> int:
     The value is the file's bytes unchanged, the key ``--key`` (else none). Prints
     ``sent N record(s) to TOPIC, M acknowledged``. Exit 0 when every record was
     acknowledged; 1 when some file could not be read or is larger than a record may be
-    (named on stderr; the others are sent); 2 when the broker is unreachable (bounded
+    (on stderr by its position among the PATHs and a digest of its name, never the name,
+    which may hold a patient's name; the others are sent); 2 when the broker is unreachable (bounded
     retry, :data:`CONNECT_TIMEOUT` s) or did not acknowledge a record.
     """
     bootstrap = bootstrap_of(args, config)
@@ -251,57 +254,67 @@ def send_main(args: argparse.Namespace, config: Config) -> int:
         return _fail(str(exc))
 
 
+def _path_label(index: int, path: str) -> str:
+    """How ``send`` names a file on stderr: its position among the PATH arguments and a
+    digest of its name (:func:`name_digest`), since the name may hold a patient's name."""
+    return f"PATH {index} (name {name_digest(Path(path).name)})"
+
+
 async def _send(config: Config, bootstrap: str, topic: str, paths: Sequence[str],
                 key: bytes | None) -> int:
-    readable: list[str] = []
+    readable: list[tuple[str, str]] = []  # (label, path)
     bad = 0
-    for p in paths:
+    for index, p in enumerate(paths, 1):
+        label = _path_label(index, p)
         try:
             st = os.stat(p)
         except OSError as exc:
-            sys.stderr.write(f"stellwerk send: cannot read {p}: {exc.strerror}\n")
+            sys.stderr.write(f"stellwerk send: {label}: cannot read: "
+                             f"{type(exc).__name__}\n")
             bad += 1
             continue
         size = st.st_size
         if not stat.S_ISREG(st.st_mode):
-            sys.stderr.write(f"stellwerk send: cannot read {p}: not a regular file\n")
+            sys.stderr.write(f"stellwerk send: {label}: cannot read: not a regular file\n")
             bad += 1
             continue
         if size > MAX_RECORD_BYTES:
-            sys.stderr.write(f"stellwerk send: {p}: {size} bytes, larger than the maximum "
-                             f"record size ({MAX_RECORD_BYTES})\n")
+            sys.stderr.write(f"stellwerk send: {label}: {size} bytes, larger than the "
+                             f"maximum record size ({MAX_RECORD_BYTES})\n")
             bad += 1
             continue
-        readable.append(p)
+        readable.append((label, p))
     sent, acked, lost = 0, 0, 0
     if readable:
         producer = _producer(config, bootstrap)
         await _start_bounded(producer, "send")
         try:
             pending: list[tuple[str, asyncio.Future[Any]]] = []
-            for p in readable:
+            for label, p in readable:
                 try:
                     data = Path(p).read_bytes()
                 except OSError as exc:
-                    sys.stderr.write(f"stellwerk send: cannot read {p}: {exc.strerror}\n")
+                    sys.stderr.write(f"stellwerk send: {label}: cannot read: "
+                                     f"{type(exc).__name__}\n")
                     bad += 1
                     continue
                 try:
-                    pending.append((p, await producer.send(topic, data, key=key)))
+                    pending.append((label, await producer.send(topic, data, key=key)))
                 except MessageSizeTooLargeError:
-                    sys.stderr.write(f"stellwerk send: {p}: larger than the maximum record "
-                                     "size\n")
+                    sys.stderr.write(f"stellwerk send: {label}: larger than the maximum "
+                                     "record size\n")
                     bad += 1
                     continue
                 except KafkaError as exc:
-                    sys.stderr.write(f"stellwerk send: {p}: not sent: {type(exc).__name__}\n")
+                    sys.stderr.write(f"stellwerk send: {label}: not sent: "
+                                     f"{type(exc).__name__}\n")
                     lost += 1
                     continue
                 sent += 1
             results = await asyncio.gather(*(f for _, f in pending), return_exceptions=True)
-            for (p, _), res in zip(pending, results, strict=True):
+            for (label, _), res in zip(pending, results, strict=True):
                 if isinstance(res, BaseException):
-                    sys.stderr.write(f"stellwerk send: {p}: not acknowledged: "
+                    sys.stderr.write(f"stellwerk send: {label}: not acknowledged: "
                                      f"{type(res).__name__}\n")
                     lost += 1
                 else:

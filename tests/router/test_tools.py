@@ -138,9 +138,46 @@ def test_send_reports_unreadable_files_and_sends_the_rest(
     assert rc == 1
     cap = capsys.readouterr()
     assert cap.out == f"sent 1 record(s) to {name}, 1 acknowledged\n"
-    assert str(missing) in cap.err and str(adir) in cap.err and str(good) not in cap.err
+    # by position and name digest, never the path
+    assert f"PATH 1 (name {tools.name_digest('missing.edi')}): cannot read" in cap.err
+    assert f"PATH 3 (name {tools.name_digest('adir')}): cannot read" in cap.err
+    assert "PATH 2" not in cap.err and str(tmp_path) not in cap.err
     got = tail_json(capsys, broker.bootstrap, name)
     assert [(r["key"], r["value"]) for r in got] == [(None, "payload")]
+
+
+def test_failures_never_print_names_or_exception_text(
+        broker: EmbeddedBroker, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exception's message may quote payload or a file name: the tools and the CLI's
+    last-resort handler print its type (and a position where known) only."""
+    patient = "Mustermann_Erika_19800101.edi"
+    rc = main(["send", "--bootstrap", broker.bootstrap, topic("send"),
+               str(tmp_path / patient)])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "FileNotFoundError" in err
+    for part in ("Mustermann", "Erika", "19800101", str(tmp_path)):
+        assert part not in err, part
+
+    async def boom(*_: object) -> int:
+        raise ValueError("KVNR A123456789 Mustermann, Erika, geb. 01.01.1980")
+
+    monkeypatch.setattr(tools, "_send", boom)
+    (f := tmp_path / "a.edi").write_bytes(b"x")
+    assert main(["send", "--bootstrap", broker.bootstrap, "t", str(f)]) == 2
+    err = capsys.readouterr().err
+    assert err == "stellwerk: internal error: ValueError\n"
+
+    from sgb301 import EdifactSyntaxError  # noqa: PLC0415
+
+    async def syntax(*_: object) -> int:
+        raise EdifactSyntaxError("NAD+Mustermann+Erika", offset=42, segment_number=3)
+
+    monkeypatch.setattr(tools, "_send", syntax)
+    assert main(["send", "--bootstrap", broker.bootstrap, "t", str(f)]) == 2
+    assert capsys.readouterr().err == (
+        "stellwerk: internal error: EdifactSyntaxError (offset=42, segment_number=3)\n")
 
 
 def test_send_unreachable_broker_exits_2_quickly(
