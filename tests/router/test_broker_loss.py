@@ -39,10 +39,6 @@ def _traffic(t: TopicSet, routes: dict[str, str], n: int) -> Traffic:
     return traffic
 
 
-async def _wait_log(router: RouterProcess, pattern: str, timeout: float) -> None:
-    await router.wait_log(pattern, timeout=timeout)
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(240)
 def test_broker_killed_mid_traffic_and_restarted_loses_nothing(
@@ -65,7 +61,7 @@ def test_broker_killed_mid_traffic_and_restarted_loses_nothing(
             await reader.wait_for(lambda recs: len(recs) >= 10, 60, what="first outputs")
         s3_broker.kill()
         killed_at = time.monotonic()
-        await _wait_log(router, r"not acknowledged|commit failed|Unable connect|closed", 30)
+        await router.wait_log(r"not acknowledged|commit failed|Unable connect|closed", 30)
         await asyncio.sleep(3)
         assert router.running(), router.log_tail()
         s3_broker.restart()
