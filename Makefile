@@ -4,11 +4,21 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 
-.PHONY: bootstrap demo test test-quick lint bench chaos clean
+.PHONY: system-deps bootstrap demo test test-quick lint bench chaos clean
 
-bootstrap:
+# Debian packages the KIM family needs: tesseract (German + orientation data) for reading
+# scanned Muster 86 forms, dovecot's POP3 server for the ingest tests.
+DEBIAN_PACKAGES := tesseract-ocr tesseract-ocr-deu tesseract-ocr-osd dovecot-pop3d
+
+bootstrap: system-deps
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
 	@$(UV) sync --frozen --quiet
+
+system-deps:
+	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES) >/dev/null; }
 
 # Main job: embedded broker, seed examples and faulty variants, router, table of outputs.
 demo: bootstrap
@@ -28,7 +38,7 @@ chaos: bootstrap
 
 lint: bootstrap
 	@$(UV) run --frozen ruff check codecs router tests benchmarks
-	@$(UV) run --frozen mypy codecs/sgb301 router
+	@$(UV) run --frozen mypy codecs/sgb301 codecs/kimmail router
 
 bench: bootstrap
 	@$(UV) run --frozen python benchmarks/codec_bench.py
