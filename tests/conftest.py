@@ -24,6 +24,11 @@ if TYPE_CHECKING:
     from s3broker import S3Broker
 
 _ROUTER_TESTS = str(Path(__file__).parent / "router")
+# ``kimfixtures`` (generated KIM mails and Muster 86 scans) is shared by codec, router and
+# benchmark code, so the tests folder itself is importable.
+_TESTS = str(Path(__file__).parent)
+if _TESTS not in sys.path:
+    sys.path.insert(0, _TESTS)
 
 
 @pytest.fixture(scope="session")
