@@ -1,6 +1,6 @@
 """Stellwerk router end to end vs a bare aiokafka passthrough, on the embedded broker.
 
-One run starts :class:`router.broker.EmbeddedBroker` and measures, on the same input
+One run starts :class:`router.kafka.broker.EmbeddedBroker` and measures, on the same input
 records (production UV traffic: application reference ``EUVK0001``, every FKT receiver IK
 routed to a carrier topic; interchanges of one message from ``benchmarks/corpus.py``):
 
@@ -10,8 +10,8 @@ routed to a carrier topic; interchanges of one message from ``benchmarks/corpus.
 
   - *passthrough*: ``getmany`` → produce every key/value unchanged to an output topic →
     gather the acknowledgements of the batch → commit explicit offsets; consumer and
-    producer settings as :class:`router.kafka_io.KafkaSource` / ``KafkaSink``;
-  - *router*: :func:`router.runner.run_loop` with ``KafkaSource``, ``KafkaSink``,
+    producer settings as :class:`router.kafka.KafkaSource` / ``KafkaSink``;
+  - *router*: :func:`router.loop.run_loop` with ``KafkaSource``, ``KafkaSink``,
     ``Pipeline`` and ``PrometheusObserver`` — what :func:`router.app.serve` runs, without
     the routes feed and the metrics HTTP server;
   - *core only* (reference, no Kafka): ``Pipeline.process`` over the same records.
@@ -55,15 +55,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 import sgb301
 from router.app import configure_logging, run_async
-from router.broker import EmbeddedBroker
 from router.config import Config, load_config
-from router.envelope import codec_for
-from router.kafka_io import MAX_RECORD_BYTES, KafkaSink, KafkaSource, ensure_topics
-from router.observer import PrometheusObserver
-from router.pipeline import Pipeline
-from router.records import InRecord, OutRecord
-from router.routing import RoutingTable
-from router.runner import run_loop
+from router.core.envelope import codec_for
+from router.core.records import InRecord, OutRecord
+from router.core.tables import RoutingTable
+from router.families import build_pipeline
+from router.kafka import MAX_RECORD_BYTES, KafkaSink, KafkaSource, ensure_topics
+from router.kafka.broker import EmbeddedBroker
+from router.loop import run_loop
+from router.metrics import PrometheusObserver
 
 GOAL_RATIO = 0.70  # router messages/s vs passthrough (issue)
 TEST_IK = "120591481"  # UV test IK: receiver of the generated KH→KT messages
@@ -233,7 +233,7 @@ async def router(config: Config, bootstrap: str, topics: list[str], meter: Meter
                  stop: asyncio.Event) -> None:
     """What ``serve`` runs: run_loop over KafkaSource → Pipeline → KafkaSink."""
     observer = PrometheusObserver()
-    pipeline = Pipeline(config, RoutingTable(config.routes))
+    pipeline = build_pipeline(config, RoutingTable(config.routes))
     source = KafkaSource(config, bootstrap, topics)
     sink = KafkaSink(config, bootstrap)
     await sink.start(stop)
@@ -329,7 +329,7 @@ class Result:
 
 def run_core(config: Config, values: Sequence[bytes]) -> tuple[float, float, Counter[str]]:
     """``Pipeline.process`` alone; messages/s, CPU ms per 1,000, outputs per topic."""
-    pipeline = Pipeline(config, RoutingTable(config.routes))
+    pipeline = build_pipeline(config, RoutingTable(config.routes))
     now = int(time.time() * 1000)
     records = [InRecord(config.topics.inbound, 0, i, None, v, now) for i, v in enumerate(values)]
     outputs: list[OutRecord] = []

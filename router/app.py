@@ -12,16 +12,17 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
-from aiokafka.errors import KafkaError
 from prometheus_client import start_http_server
 
-from .broker import EmbeddedBroker
 from .config import Config
-from .kafka_io import KafkaSink, KafkaSource, ensure_topics, follow_routes
-from .observer import PrometheusObserver
-from .pipeline import Pipeline
-from .routing import RoutingTable
-from .runner import StoppedError, run_loop, until_stopped
+from .core.pipeline import Pipeline
+from .core.tables import LiveTable
+from .families import ROUTES, build_pipeline
+from .kafka import KafkaError, KafkaSink, KafkaSource, ensure_topics
+from .kafka.broker import EmbeddedBroker
+from .kafka.tables import follow_table
+from .loop import StoppedError, run_loop, until_stopped
+from .metrics import PrometheusObserver
 
 __all__ = ["configure_logging", "run_async", "serve"]
 
@@ -138,34 +139,46 @@ async def _serve(config: Config, bootstrap: str, stop: asyncio.Event) -> int:
     if stop.is_set():
         log.info("stopped before the broker could be reached; nothing consumed")
         return 0
-    table = RoutingTable(config.routes)
-    loaded = asyncio.Event()
-    feed = asyncio.create_task(_supervise(
-        "routes feed",
-        lambda: follow_routes(config, bootstrap, table, loaded, stop, observer.on_routes),
-        stop))
-    pipeline = Pipeline(config, table)
-    source = KafkaSource(config, bootstrap, [config.topics.inbound, config.topics.replay],
-                         stop)
-    sink = KafkaSink(config, bootstrap)
+    pipeline = build_pipeline(config)
+    feeds, waits = _start_feeds(config, bootstrap, pipeline, stop, observer)
+    lanes = _lanes(config, pipeline)
+    sources = [KafkaSource(config, bootstrap, topics, stop, group_id=group)
+               for _, topics, group, _ in lanes]
+    sinks = [KafkaSink(config, bootstrap) for _ in lanes]
     clean, total = True, 0
     try:
-        # No record is routed before the live table was read to its end.
-        if await _or_stop(_loaded_within(loaded, config.routes_load_timeout), stop) is False:
-            log.error("routing table (%s) not read to its end within %.0fs; stopping "
-                      "without consuming (raise routes_load_timeout?)", config.topics.routes,
-                      config.routes_load_timeout)
-            return 1
-        await _or_stop(sink.start(stop), stop)
-        await _or_stop(source.start(stop), stop)
+        # No record is routed before every live table was read to its end.
+        for topic, loaded in waits:
+            if await _or_stop(_loaded_within(loaded, config.routes_load_timeout),
+                              stop) is False:
+                log.error("table %s not read to its end within %.0fs; stopping without "
+                          "consuming (raise routes_load_timeout?)", topic,
+                          config.routes_load_timeout)
+                return 1
+        for sink, source in zip(sinks, sources, strict=True):
+            await _or_stop(sink.start(stop), stop)
+            await _or_stop(source.start(stop), stop)
         if stop.is_set():
             log.info("stopped during start-up; nothing consumed")
             return 0
-        log.info("routing %s and %s (mode %s, group %s) on %s", config.topics.inbound,
-                 config.topics.replay, config.mode, config.group_id, bootstrap)
-        total = await run_loop(source, sink, pipeline, stop, batch_max=config.batch_max,
-                               poll_timeout_ms=config.poll_timeout_ms, observer=observer,
-                               stop_grace=config.stop_grace)
+        for name, topics, group, _ in lanes:
+            log.info("routing %s: %s (mode %s, group %s) on %s", name, ", ".join(topics),
+                     config.mode, group, bootstrap)
+        results = await asyncio.gather(
+            *(run_loop(source, sink, pipeline, stop, batch_max=batch_max,
+                       poll_timeout_ms=config.poll_timeout_ms, observer=observer,
+                       stop_grace=config.stop_grace)
+              for (_, _, _, batch_max), source, sink in zip(lanes, sources, sinks,
+                                                            strict=True)),
+            return_exceptions=True)
+        for res in results:
+            if isinstance(res, StoppedError):
+                total, clean = total + res.total, False
+            elif isinstance(res, BaseException):
+                stop.set()
+                raise res
+            else:
+                total += res
     except StoppedError as exc:
         total, clean = exc.total, False
     except KafkaError:
@@ -174,16 +187,61 @@ async def _serve(config: Config, bootstrap: str, stop: asyncio.Event) -> int:
         log.info("stopped before the broker could be reached; nothing consumed")
     finally:
         stop.set()
-        await asyncio.gather(source.stop(), sink.stop())
-        feed.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await feed
+        await asyncio.gather(*(s.stop() for s in sources), *(s.stop() for s in sinks))
+        for feed in feeds:
+            feed.cancel()
+        for feed in feeds:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await feed
+        for family in pipeline.families:
+            close = getattr(family, "close", None)
+            if close is not None:
+                close()
     if clean:
         log.info("stopped after %d records; offsets committed, leaving the group", total)
     else:
         log.warning("stopped after %d records; the last batch is uncommitted and will be "
                     "processed again on restart", total)
     return 0
+
+
+def _lanes(config: Config, pipeline: Pipeline) -> list[tuple[str, list[str], str, int]]:
+    """(family, input topics, consumer group, batch size) per loop. Each family runs its
+    own loop and consumer so that slow mails (OCR) never hold a §301 batch, and a KIM
+    batch stays small enough for ``max_poll_interval_ms``."""
+    lanes = []
+    for family in pipeline.families:
+        if family.name == "s301":
+            lanes.append((family.name, list(family.inputs), config.group_id, config.batch_max))
+        else:
+            lanes.append((family.name, list(family.inputs),
+                          f"{config.group_id}.{family.name}", config.kim.batch_max))
+    return lanes
+
+
+def _start_feeds(config: Config, bootstrap: str, pipeline: Pipeline, stop: asyncio.Event,
+                 observer: PrometheusObserver
+                 ) -> tuple[list[asyncio.Task[None]], list[tuple[str, asyncio.Event]]]:
+    """One supervised feed per live table of the pipeline's families."""
+    feeds: list[asyncio.Task[None]] = []
+    waits: list[tuple[str, asyncio.Event]] = []
+    for family in pipeline.families:
+        for spec in family.tables:
+            table = pipeline.tables.table(spec.name)
+            loaded = asyncio.Event()
+            on_change = observer.on_routes if spec.name == ROUTES else None
+
+            def start(topic: str = spec.topic, table: LiveTable = table,
+                      loaded: asyncio.Event = loaded,
+                      on_change: Callable[[int], None] | None = on_change
+                      ) -> Coroutine[Any, Any, None]:
+                return follow_table(config, bootstrap, topic, table, loaded, stop, on_change)
+
+            feeds.append(asyncio.create_task(_supervise(f"table feed {spec.topic}", start,
+                                                        stop)))
+            if spec.required:
+                waits.append((spec.topic, loaded))
+    return feeds, waits
 
 
 async def _loaded_within(loaded: asyncio.Event, timeout: float) -> bool:

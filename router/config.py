@@ -21,12 +21,13 @@ from typing import Any, Literal
 
 import msgspec
 
-from .routing import valid_topic
+from .core.tables import valid_topic
 
 __all__ = [
     "Config",
     "ConfigError",
     "KafkaConfig",
+    "KimSettings",
     "LimitsConfig",
     "Secret",
     "TopicsConfig",
@@ -143,6 +144,37 @@ class LimitsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     blob_dir: str = "stellwerk-blobs"
 
 
+class KimSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The KIM family: topics, this MD, the worker pool for PDF/OCR work.
+
+    ``cases`` are static Aktenzeichen → case topic entries under the live ``mima.cases``
+    table (updates win). ``sources`` says where the Aktenzeichen may come from:
+    ``pdf-text``, ``barcode``, ``ocr`` (the Muster 86), ``subject``.
+    """
+
+    enabled: bool = False
+    inbound: str = "kim.inbound"
+    quarantine: str = "kim.quarantine"
+    unmatched: str = "kim.unmatched"
+    notices: str = "kim.notices"
+    cases_topic: str = "mima.cases"
+    cases: dict[str, str] = {}
+    md_name: str = "MD Sachsen"
+    md_region: str = "Sachsen"
+    md_address: str = "befunde@md-sachsen.kim.telematik"
+    aktenzeichen_pattern: str = "[0-9]{18}"
+    sources: tuple[str, ...] = ("pdf-text", "barcode", "ocr")
+    integrity_ok: tuple[str, ...] = ("01",)
+    #: Worker processes for mail analysis (PDF rendering, OCR); 0 = in the loop (tests).
+    workers: int = 2
+    #: Mails per batch: with ``mail_timeout`` it bounds a batch far below
+    #: ``max_poll_interval_ms`` (batch_max / workers * mail_timeout).
+    batch_max: int = 8
+    #: Seconds one mail may take in a worker before it is quarantined (KIM27).
+    mail_timeout: float = 60.0
+    ocr: bool = True
+
+
 class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The whole router configuration."""
 
@@ -158,6 +190,7 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     kafka: KafkaConfig = KafkaConfig()
     topics: TopicsConfig = TopicsConfig()
     limits: LimitsConfig = LimitsConfig()
+    kim: KimSettings = KimSettings()
     #: Seconds to wait for ``stellwerk.routes`` to be read to its end before the first
     #: record is routed; the router does not consume before that.
     routes_load_timeout: float = 60.0
@@ -171,7 +204,8 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("topics.partitions must be >= 1")
         if self.limits.inline_max_bytes < 1024:
             raise ValueError("limits.inline_max_bytes must be >= 1024")
-        bad = sorted(t for t in self.routes.values() if not valid_topic(t))
+        bad = sorted(t for t in (*self.routes.values(), *self.kim.cases.values())
+                     if not valid_topic(t))
         if bad:
             raise ValueError(f"routes: not a valid Kafka topic name: {bad[0]!r}")
 

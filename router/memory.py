@@ -9,8 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from .records import InRecord, OutRecord
-from .runner import SendOutcome
+from .core.ports import SendOutcome
+from .core.records import InRecord, OutRecord
 
 __all__ = ["MemorySink", "MemorySource"]
 

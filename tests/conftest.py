@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from router.broker import EmbeddedBroker
+from router.kafka.broker import EmbeddedBroker
 
 if TYPE_CHECKING:
     from faultproxy import ProxiedBroker

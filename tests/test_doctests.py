@@ -16,7 +16,8 @@ def _modules() -> list[str]:
     names = []
     for pkg in (sgb301, router):
         names.append(pkg.__name__)
-        names += [m.name for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")]
+        names += [m.name for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")
+                  if not m.name.endswith(".__main__")]
     return names
 
 

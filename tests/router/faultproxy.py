@@ -21,7 +21,7 @@ Faults:
 direction).
 
 For every client connection to go through the proxy, the broker must advertise the
-proxy's address: :func:`proxied_broker` starts an :class:`~router.broker.EmbeddedBroker`
+proxy's address: :func:`proxied_broker` starts an :class:`~router.kafka.broker.EmbeddedBroker`
 that way (and is what the ``proxied_broker`` fixture of ``tests/conftest.py`` yields).
 A router under test, even as a subprocess, only needs ``bootstrap=pb.bootstrap``
 (e.g. ``RouterProcess(pb.bootstrap, env, log)`` from ``kafka_helpers``); the faults are
@@ -44,7 +44,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from router.broker import EmbeddedBroker, free_port
+from router.kafka.broker import EmbeddedBroker, free_port
 
 __all__ = ["FaultProxy", "ProxiedBroker", "ProxyStats", "proxied_broker"]
 

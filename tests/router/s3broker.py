@@ -2,7 +2,7 @@
 
 * :class:`S3Server` — ``ministack`` (a local AWS emulator from PyPI, S3 only) on a free
   port, objects persisted under a directory of the test's own;
-* :class:`S3Broker` — an S3 server, a bucket, and an :class:`~router.broker.EmbeddedBroker`
+* :class:`S3Broker` — an S3 server, a bucket, and an :class:`~router.kafka.broker.EmbeddedBroker`
   with ``--storage-engine s3://BUCKET/`` on it; :meth:`S3Broker.kill` SIGKILLs the broker
   and :meth:`S3Broker.restart` starts it again on the same port and bucket, so clients
   keep their bootstrap address.
@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from router.broker import BrokerError, EmbeddedBroker, free_port, spawn_tied
+from router.kafka.broker import BrokerError, EmbeddedBroker, free_port, spawn_tied
 
 __all__ = ["S3Broker", "S3Server", "s3_broker"]
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from router.broker import free_port
+from router.kafka.broker import free_port
 
 STELLWERK = Path(sys.executable).with_name("stellwerk")
 
@@ -109,7 +109,7 @@ def test_broker_started_from_a_finished_thread_lives_on_until_its_process_dies()
     port = free_port()
     script = textwrap.dedent(f"""
         import threading, time
-        from router.broker import EmbeddedBroker
+        from router.kafka.broker import EmbeddedBroker
         b = EmbeddedBroker({port})
         t = threading.Thread(target=b.start)
         t.start(); t.join()

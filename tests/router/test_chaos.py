@@ -48,8 +48,8 @@ from traffic import (
 )
 
 from router.config import load_config
-from router.kafka_io import KafkaSink
-from router.records import OutRecord
+from router.core.records import OutRecord
+from router.kafka import KafkaSink
 
 
 async def trickle(bootstrap: str, topic: str, records: list[ToSend], seconds: float) -> None:

@@ -62,7 +62,7 @@ from traffic import (
     make_ik,
 )
 
-from router.broker import EmbeddedBroker, free_port
+from router.kafka.broker import EmbeddedBroker, free_port
 from sgb301 import examples
 
 
@@ -447,14 +447,14 @@ def test_route_added_and_removed_live(broker: EmbeddedBroker, routers: RouterFac
                 ToSend(b'{"topic": "%s"}' % moved_topic.encode(), IK_A.encode()),
                 ToSend(b"not json", IK_B.encode()),
             ])
-            await router.wait_log("ignored malformed route update", timeout=15)
-            await router.wait_log(r"routing table updated: 2 routes", timeout=5)
+            await router.wait_log("ignored malformed update", timeout=15)
+            await router.wait_log(r"updated: 2 entries", timeout=5)
             await phase(reader, added)
             # Tombstones: IK_A back to its configured route (still 2 routes), then IK_D
             # unroutable again (1 route: logged only once both are applied).
             await produce(broker.bootstrap, t.routes, [ToSend(None, IK_A.encode()),
                                                        ToSend(None, IK_D.encode())])
-            await router.wait_log(r"routing table updated: 1 routes", timeout=15)
+            await router.wait_log(r"updated: 1 entries", timeout=15)
             await phase(reader, removed)
         assert router.running(), "router died during route updates"
         router.send_signal(signal.SIGTERM)

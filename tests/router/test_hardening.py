@@ -29,10 +29,10 @@ from kafka_helpers import (
 from traffic import assert_no_health_data
 
 from router.blobstore import DirBlobStore
-from router.broker import EmbeddedBroker
 from router.config import load_config
-from router.kafka_io import KafkaSink, KafkaSource
-from router.records import OutRecord
+from router.core.records import OutRecord
+from router.kafka import KafkaSink, KafkaSource
+from router.kafka.broker import EmbeddedBroker
 from sgb301 import examples, ik_check_digit
 
 HOSPITAL = examples.HOSPITAL_IK
@@ -207,8 +207,8 @@ def test_routes_read_to_their_end_before_routing_and_bad_route_topics_never_stal
         notes = {r.envelope()["note"] for r in recs if r.topic == t.unroutable}
         assert notes == {"Route auf ungültigen Topic-Namen 'kein gueltiger name'"}
         log = r.log()
-        assert "routing table loaded" in log and log.index("routing table loaded") < log.index(
-            "partitions assigned")
+        loaded = f"table {t.routes} loaded"
+        assert loaded in log and log.index(loaded) < log.index("partitions assigned")
 
     asyncio.run(scenario())
 

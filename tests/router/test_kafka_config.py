@@ -5,7 +5,7 @@ from __future__ import annotations
 import ssl
 
 from router.config import load_config
-from router.kafka_io import connection_kwargs
+from router.kafka import connection_kwargs
 
 
 def test_plaintext_by_default() -> None:

@@ -7,11 +7,11 @@ import asyncio
 from prometheus_client import CollectorRegistry, generate_latest
 
 from router.config import load_config
+from router.core.records import InRecord
+from router.families import build_pipeline
+from router.loop import run_loop
 from router.memory import MemorySink, MemorySource
-from router.observer import PrometheusObserver
-from router.pipeline import Pipeline
-from router.records import InRecord
-from router.runner import run_loop
+from router.metrics import PrometheusObserver
 from sgb301.examples import load
 
 
@@ -24,7 +24,7 @@ def test_batch_counts_reach_prometheus_without_personal_labels() -> None:
 
     async def go() -> None:
         stop = asyncio.Event()
-        task = asyncio.create_task(run_loop(source, sink, Pipeline(load_config(None, env={})),
+        task = asyncio.create_task(run_loop(source, sink, build_pipeline(load_config(None, env={})),
                                             stop, batch_max=4, observer=observer))
         await source.drained.wait()
         stop.set()

@@ -10,12 +10,14 @@ import pytest
 from router.app import _supervise
 from router.blobstore import MemoryBlobStore
 from router.config import load_config
-from router.envelope import Envelope
+from router.core.envelope import S301Envelope
+from router.core.headers import BLOB_HEADER, ENVELOPE_HEADER, ID_HEADER
+from router.core.pipeline import Pipeline
+from router.core.records import InRecord, OutRecord
+from router.core.tables import RoutingTable
+from router.families import build_pipeline
+from router.loop import run_loop
 from router.memory import MemorySink, MemorySource
-from router.pipeline import BLOB_HEADER, ENVELOPE_HEADER, ID_HEADER, Pipeline
-from router.records import InRecord, OutRecord
-from router.routing import RoutingTable
-from router.runner import run_loop
 from sgb301 import ik_check_digit
 from sgb301.examples import load, message, wrap
 
@@ -35,8 +37,8 @@ def rec(value: bytes | None, offset: int = 0, headers: tuple[tuple[str, bytes], 
 
 @pytest.fixture
 def pipeline() -> Pipeline:
-    return Pipeline(load_config(None, env={"STELLWERK_ROUTES": f'{{"{CARRIER}": "uv.carrier"}}'}),
-                    blobs=MemoryBlobStore())
+    config = load_config(None, env={"STELLWERK_ROUTES": f'{{"{CARRIER}": "uv.carrier"}}'})
+    return build_pipeline(config, blobs=MemoryBlobStore())
 
 
 def kinds(outs: list) -> list[tuple[str, str]]:  # type: ignore[type-arg]
@@ -47,7 +49,7 @@ def test_routed_message_keyed_by_receiver_with_envelope(pipeline: Pipeline) -> N
     data = production()
     outs = pipeline.process(rec(data))
     assert kinds(outs) == [("uv.carrier", "routed"), ("s301.replies", "reply")]
-    env = msgspec.json.decode(outs[0].value, type=Envelope)
+    env = msgspec.json.decode(outs[0].value, type=S301Envelope)
     assert outs[0].key == CARRIER.encode()
     assert (env.type, env.receiver_ik, env.case, env.verdict, env.route) == (
         "AUFN", CARRIER, "1234567", "accepted", "uv.carrier")
@@ -81,7 +83,7 @@ def test_file_without_messages_is_one_rejected_envelope(pipeline: Pipeline) -> N
     data = b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++EUVK0001'UNZ+0+00001'"
     outs = pipeline.process(rec(data))
     assert kinds(outs)[0] == ("s301.rejected", "rejected")
-    env = msgspec.json.decode(outs[0].value, type=Envelope)
+    env = msgspec.json.decode(outs[0].value, type=S301Envelope)
     assert env.message == 0 and [e.code for e in env.errors] == ["1SW13"]
 
 
@@ -93,7 +95,7 @@ def test_fan_out_one_record_per_message(pipeline: Pipeline) -> None:
 
 def test_replayed_unroutable_envelope_is_rerouted_with_same_id() -> None:
     table = RoutingTable()
-    p = Pipeline(load_config(None, env={}), table, blobs=MemoryBlobStore())
+    p = build_pipeline(load_config(None, env={}), table, blobs=MemoryBlobStore())
     (held, _) = p.process(rec(production()))
     assert held.kind == "unroutable"
     table.apply(CARRIER.encode(), b'{"topic": "uv.new"}')
@@ -107,7 +109,7 @@ def test_forged_envelope_on_inbound_is_not_routed(pipeline: Pipeline) -> None:
     """Only the replay topic re-routes envelopes: a self-made "accepted" envelope on
     s301.inbound is validated as an interchange (it is none) and held in the DLQ."""
     (genuine, _) = pipeline.process(rec(production()))
-    env = msgspec.json.decode(genuine.value, type=Envelope)
+    env = msgspec.json.decode(genuine.value, type=S301Envelope)
     forged = msgspec.json.encode(msgspec.structs.replace(env, id="s301:forged"))
     outs = pipeline.process(rec(forged, headers=((ENVELOPE_HEADER, b"json"),)))
     assert kinds(outs) == [("stellwerk.dlq", "dlq")]
@@ -120,11 +122,11 @@ def test_forged_envelope_on_inbound_is_not_routed(pipeline: Pipeline) -> None:
 
 def test_live_route_to_an_invalid_topic_is_unroutable_with_the_reason() -> None:
     table = RoutingTable()
-    p = Pipeline(load_config(None, env={}), table, blobs=MemoryBlobStore())
+    p = build_pipeline(load_config(None, env={}), table, blobs=MemoryBlobStore())
     table.apply(CARRIER.encode(), b'{"topic": "uv carrier!"}')
     (out, _) = p.process(rec(production()))
     assert (out.topic, out.kind) == ("s301.unroutable", "unroutable")
-    assert "uv carrier!" in msgspec.json.decode(out.value, type=Envelope).note
+    assert "uv carrier!" in msgspec.json.decode(out.value, type=S301Envelope).note
 
 
 def big_message(size: int) -> bytes:
@@ -138,22 +140,22 @@ def test_oversized_envelope_carries_a_claim_check() -> None:
     blobs = MemoryBlobStore()
     cfg = load_config(None, env={"STELLWERK_ROUTES": f'{{"{CARRIER}": "uv.carrier"}}',
                                  "STELLWERK_LIMITS_INLINE_MAX_BYTES": "20000"})
-    p = Pipeline(cfg, blobs=blobs)
+    p = build_pipeline(cfg, blobs=blobs)
     data = big_message(30_000)
     outs = p.process(rec(data))
     assert all(len(o.value) <= 20_000 for o in outs)
-    env = msgspec.json.decode(outs[0].value, type=Envelope)
+    env = msgspec.json.decode(outs[0].value, type=S301Envelope)
     assert env.raw == "" and env.raw_blob.startswith("sha256:")
     raw = blobs.get(env.raw_blob)
     assert raw in data and raw.startswith(b"UNH+")  # the message bytes, unchanged
     # Small messages stay inline.
-    small = msgspec.json.decode(p.process(rec(production()))[0].value, type=Envelope)
+    small = msgspec.json.decode(p.process(rec(production()))[0].value, type=S301Envelope)
     assert small.raw and not small.raw_blob
 
 
 def test_oversized_dlq_record_carries_a_claim_check() -> None:
     blobs = MemoryBlobStore()
-    p = Pipeline(load_config(None, env={"STELLWERK_LIMITS_INLINE_MAX_BYTES": "2000"}),
+    p = build_pipeline(load_config(None, env={"STELLWERK_LIMITS_INLINE_MAX_BYTES": "2000"}),
                  blobs=blobs)
     junk = b"no interchange " * 1000
     (out,) = p.process(rec(junk))
@@ -162,9 +164,9 @@ def test_oversized_dlq_record_carries_a_claim_check() -> None:
 
 
 def test_msgpack_output_format() -> None:
-    p = Pipeline(load_config(None, env={"STELLWERK_OUTPUT_FORMAT": "msgpack"}))
+    p = build_pipeline(load_config(None, env={"STELLWERK_OUTPUT_FORMAT": "msgpack"}))
     out = p.process(rec(production()))[0]
-    assert msgspec.msgpack.decode(out.value, type=Envelope).type == "AUFN"
+    assert msgspec.msgpack.decode(out.value, type=S301Envelope).type == "AUFN"
 
 
 def run(source: MemorySource, sink: MemorySink, pipeline: Pipeline, batch_max: int = 3) -> int:
@@ -215,7 +217,7 @@ def test_refused_output_sends_its_input_to_the_dlq_and_the_partition_moves_on(
     dlq = [o for o in sink.records if o.kind == "dlq"]
     assert len(dlq) == 1 and dlq[0].value == bad
     assert b"RecordTooLargeError" in dict(dlq[0].headers)["stellwerk-error"]
-    routed = [msgspec.json.decode(o.value, type=Envelope).case for o in sink.records
+    routed = [msgspec.json.decode(o.value, type=S301Envelope).case for o in sink.records
               if o.kind == "routed"]
     assert routed == ["1111111", "2222222"]
 
@@ -224,7 +226,7 @@ def test_poison_record_goes_to_dlq(pipeline: Pipeline, monkeypatch: pytest.Monke
     def boom(_: object) -> None:
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(pipeline._validator, "validate", boom)
+    monkeypatch.setattr(pipeline.families[0]._validator, "validate", boom)  # type: ignore[attr-defined]
     source, sink = MemorySource([rec(production())]), MemorySink()
 
     async def go() -> None:

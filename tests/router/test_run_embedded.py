@@ -24,7 +24,7 @@ def test_run_without_bootstrap_starts_the_embedded_broker(tmp_path: Path) -> Non
                 time.sleep(0.2)
             text = log.read_text()
             assert "started the embedded broker at 127.0.0.1:" in text
-            assert "routing s301.inbound and stellwerk.replay (mode uv" in text
+            assert "routing s301: s301.inbound, stellwerk.replay (mode uv" in text
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0
         finally:

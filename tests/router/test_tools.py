@@ -23,13 +23,13 @@ import msgspec
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from router import tools
-from router.broker import EmbeddedBroker, free_port
-from router.cli import main
+from router.cli import main, tools
 from router.config import load_config
-from router.envelope import Envelope, SourceRef, codec_for
-from router.pipeline import ENVELOPE_HEADER, ID_HEADER, Pipeline
-from router.records import InRecord
+from router.core.envelope import S301Envelope, SourceRef, codec_for
+from router.core.headers import ENVELOPE_HEADER, ID_HEADER
+from router.core.records import InRecord
+from router.families import build_pipeline
+from router.kafka.broker import EmbeddedBroker, free_port
 
 Header = tuple[str, bytes]
 
@@ -64,9 +64,9 @@ def tail_json(capsys: pytest.CaptureFixture[str], bootstrap: str, name: str,
     return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
 
 
-def envelope(receiver_ik: str = "120591481", ident: str = "") -> Envelope:
+def envelope(receiver_ik: str = "120591481", ident: str = "") -> S301Envelope:
     raw = "UNH+1+AUFN:14:000:00'FKT+10+01+260326822+109876543'UNT+3+1'"
-    return Envelope(id=ident or f"s301:260326822:{uuid.uuid4().hex[:6]}:1:0011223344556677",
+    return S301Envelope(id=ident or f"s301:260326822:{uuid.uuid4().hex[:6]}:1:0011223344556677",
                     type="AUFN", version="14", reference="1", sender_ik="260326822",
                     receiver_ik=receiver_ik, case="4711", verdict="accepted", errors=[],
                     source=SourceRef("s301.inbound", 0, 7), message=1, interchange="00042",
@@ -354,7 +354,7 @@ def test_replay_of_envelopes_goes_to_the_replay_topic(
                                     "STELLWERK_TOPICS_REPLAY": replay})
     rec = held[env_b.id]
     headers = tuple((k, v.encode("latin-1")) for k, v in rec["headers"].items())
-    out = Pipeline(config).process(InRecord(replay, rec["partition"], rec["offset"],
+    out = build_pipeline(config).process(InRecord(replay, rec["partition"], rec["offset"],
                                             b"109876543", enc_mp.encode(env_b), 0, headers))
     assert [(o.topic, o.kind, dict(o.headers)[ID_HEADER]) for o in out] == [
         ("carrier.x", "routed", env_b.id.encode())]

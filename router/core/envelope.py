@@ -1,4 +1,5 @@
-"""The output envelope of one §301 message, and its deterministic id.
+"""Output envelopes, a tagged union per family (``kind``: ``"s301"`` | ``"kim"``), and
+their deterministic ids.
 
 JSON by default, msgpack by config; the encoder is built once per process.
 ``raw`` is the message (UNH … UNT) unchanged, as an ISO 8859-1 string so that JSON stays
@@ -7,7 +8,11 @@ envelope would exceed the record size limit, ``raw`` is empty and ``raw_blob`` h
 claim-check reference (``sha256:…``) of the bytes in the blob store.
 
 The id is derived from content, never from offsets, so a retry or a replay yields the
-same id: ``s301:<sender IK>:<interchange ref>:<message ref>:<digest of the bytes>``.
+same id: ``s301:<sender IK>:<interchange ref>:<message ref>:<digest of the bytes>``; for a
+mail ``kim:sha256:<digest of Message-ID and attachment digests>``.
+
+A KIM envelope carries the original mail in ``raw`` (bytes; base64 in JSON) below the
+inline limit, else ``raw_blob``.
 """
 
 from __future__ import annotations
@@ -19,7 +24,10 @@ import msgspec
 
 from sgb301 import Violation
 
-__all__ = ["Envelope", "ErrorOut", "SourceRef", "codec_for", "content_id", "error_out"]
+__all__ = [
+    "DocumentOut", "Envelope", "ErrorOut", "KimEnvelope", "ReasonOut", "S301Envelope", "SourceRef",
+    "codec_for", "content_id", "error_out",
+]
 
 
 class ErrorOut(msgspec.Struct, frozen=True):
@@ -41,7 +49,7 @@ class SourceRef(msgspec.Struct, frozen=True):
     offset: int
 
 
-class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+class S301Envelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="s301"):
     """A routed, rejected, unroutable or test message (``message`` 0: the whole file)."""
 
     id: str
@@ -62,6 +70,49 @@ class Envelope(msgspec.Struct, frozen=True, kw_only=True):
     raw_blob: str = ""
     #: Why a valid message is unroutable (e.g. its live route names an invalid topic).
     note: str = ""
+
+
+class ReasonOut(msgspec.Struct, frozen=True):
+    """One KIM rule finding: code, ``error`` or ``warning``, German text."""
+
+    code: str
+    severity: str
+    text: str
+
+
+class DocumentOut(msgspec.Struct, frozen=True):
+    """One part of a mail: file name as sent, role by content, size and digest."""
+
+    filename: str
+    role: str
+    content_type: str
+    size: int
+    sha256: str
+
+
+class KimEnvelope(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind", tag="kim"):
+    """An accepted, held (unmatched) or quarantined KIM mail."""
+
+    id: str
+    message_id: str
+    aktenzeichen: str | None
+    aktenzeichen_source: str | None
+    md: str
+    verdict: str
+    reasons: list[ReasonOut]
+    documents: list[DocumentOut]
+    insured_count: int
+    #: The insured's KVNR when exactly one was read (for the case join); never logged.
+    kvnr: str | None
+    sender: str
+    source: SourceRef
+    raw: bytes = b""
+    raw_blob: str = ""
+    route: str = ""
+    note: str = ""
+
+
+Envelope = S301Envelope | KimEnvelope
 
 
 def error_out(v: Violation) -> ErrorOut:

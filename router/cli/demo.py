@@ -17,17 +17,16 @@ import time
 from collections import Counter
 
 import msgspec
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from sgb301 import ik_check_digit
 from sgb301.examples import load, message, wrap
 
-from .app import configure_logging, run_async, serve
-from .broker import EmbeddedBroker
-from .config import Config, load_config
-from .kafka_io import ensure_topics
-from .pipeline import Pipeline
-from .records import InRecord
+from ..app import configure_logging, run_async, serve
+from ..config import Config, load_config
+from ..core.records import InRecord
+from ..families import build_pipeline
+from ..kafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition, ensure_topics
+from ..kafka.broker import EmbeddedBroker
 
 __all__ = ["demo_inputs", "demo_main"]
 
@@ -88,7 +87,7 @@ async def _collect(config: Config, bootstrap: str, topics: list[str], expected: 
 
 async def _demo(config: Config, bootstrap: str) -> int:
     inputs = demo_inputs()
-    pure = Pipeline(config)
+    pure = build_pipeline(config)
     expected: Counter[str] = Counter()
     for i, (_, value) in enumerate(inputs):
         for o in pure.process(InRecord(config.topics.inbound, 0, i, None, value, 0)):

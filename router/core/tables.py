@@ -1,4 +1,6 @@
-"""The routing table: receiver IK → carrier topic, from config and a compacted topic.
+"""Live tables kept from compacted topics: the protocol, and the routing table.
+
+The routing table maps receiver IK → carrier topic, from config and a compacted topic.
 
 Updates arrive on ``stellwerk.routes`` (key: IK, value ``{"topic": "…"}``, tombstone
 deletes) and apply without restart. A bad update is ignored and reported, never fatal.
@@ -21,10 +23,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Protocol
 
 import msgspec
 
-__all__ = ["RouteUpdate", "RoutingTable", "valid_topic"]
+__all__ = ["LiveTable", "RouteUpdate", "RoutingTable", "valid_topic"]
 
 
 class RouteUpdate(msgspec.Struct, frozen=True):
@@ -96,6 +99,34 @@ class RoutingTable:
         self._routes[ik] = update.topic
         return True
 
+    def size(self) -> int:
+        """Number of routes."""
+        return len(self._routes)
+
+    def topics(self) -> set[str]:
+        """Topics routed to."""
+        return set(self._routes.values())
+
     def snapshot(self) -> dict[str, str]:
         """A copy of the current table."""
         return dict(self._routes)
+
+
+class LiveTable(Protocol):
+    """A table kept from a compacted topic: key → latest value, tombstones delete."""
+
+    def apply(self, key: bytes | None, value: bytes | None) -> bool:
+        """Apply one record; False if it was malformed and ignored."""
+        ...
+
+    def size(self) -> int:
+        """Number of entries."""
+        ...
+
+    def topics(self) -> set[str]:
+        """Topics its entries route to (created by the feed before use); may be empty."""
+        ...
+
+    def refuse(self, topic: str, reason: str) -> list[str]:
+        """Take entries routing to ``topic`` out of service; the keys affected."""
+        ...

@@ -33,61 +33,18 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable
-from typing import Protocol, TypeVar
+from typing import Any, TypeVar
 
-import msgspec
+from .core.headers import DLQ
+from .core.pipeline import Pipeline
+from .core.ports import Sink, Source, TransientError
+from .core.records import InRecord, OutRecord
+from .metrics import BatchStats, NullObserver, Observer
 
-from .observer import BatchStats, NullObserver, Observer
-from .pipeline import DLQ, Pipeline
-from .records import InRecord, OutRecord
-
-__all__ = [
-    "SendOutcome", "Sink", "Source", "StoppedError", "TransientError", "run_loop", "until_stopped",
-]
+__all__ = ["StoppedError", "run_loop", "until_stopped"]
 
 log = logging.getLogger("stellwerk.runner")
 T = TypeVar("T")
-
-
-class TransientError(Exception):
-    """A Kafka operation failed in a way that retrying may fix."""
-
-    retriable = True
-
-
-class SendOutcome(msgspec.Struct, frozen=True):
-    """What became of the records handed to :meth:`Sink.send_all`, by index.
-
-    ``pending``: not acknowledged, worth another try (transient failure, or not sent
-    because an earlier record of the same partition failed). ``failed``: refused for
-    good, with the reason (an error class name, never payload). Everything else was
-    acknowledged.
-    """
-
-    pending: list[int] = []
-    failed: dict[int, str] = {}
-    error: str = ""
-
-
-class Source(Protocol):
-    """Where input records come from."""
-
-    async def poll(self, max_records: int, timeout_ms: int) -> list[InRecord]:
-        """Up to ``max_records`` records; empty after ``timeout_ms`` without any."""
-        ...
-
-    async def commit(self, offsets: dict[tuple[str, int], int]) -> None:
-        """Commit next offsets per (topic, partition) still assigned to us."""
-        ...
-
-
-class Sink(Protocol):
-    """Where output records go."""
-
-    async def send_all(self, records: list[OutRecord]) -> SendOutcome:
-        """Produce all, in order per partition, and return once each one is
-        acknowledged, refused for good, or (transient failure) left pending."""
-        ...
 
 
 class StoppedError(Exception):
@@ -99,9 +56,9 @@ class StoppedError(Exception):
         self.total = total
 
 
-def _safe_process(pipeline: Pipeline, rec: InRecord) -> list[OutRecord]:
+def _safe_process(pipeline: Pipeline, rec: InRecord, analysis: Any) -> list[OutRecord]:
     try:
-        return pipeline.process(rec)
+        return pipeline.finish(rec, analysis)
     except Exception as exc:
         # Position only, never content: the exception text could quote payload.
         log.error("processing failed topic=%s partition=%d offset=%d error=%s; record to DLQ",
@@ -203,8 +160,14 @@ async def run_loop(
         outputs: list[OutRecord] = []
         origin: list[int] = []
         offsets: dict[tuple[str, int], int] = {}
+        try:
+            # Expensive analysis (PDF, OCR) runs in worker processes meanwhile.
+            analyses = await until_stopped(pipeline.prepare(batch), stop, stop_grace,
+                                           "analysis")
+        except StoppedError as exc:
+            raise StoppedError(str(exc), total) from exc
         for j, rec in enumerate(batch):
-            produced = _safe_process(pipeline, rec)
+            produced = _safe_process(pipeline, rec, analyses[j])
             outputs.extend(produced)
             origin.extend([j] * len(produced))
             offsets[(rec.topic, rec.partition)] = rec.offset + 1

@@ -1,4 +1,4 @@
-"""The pure core: one input record in, its output records out. No I/O.
+"""The §301 family: EDIFACT interchanges from ``s301.inbound`` (and replays). No I/O.
 
 Every input record ends somewhere a person can find and replay it:
 
@@ -23,6 +23,7 @@ DLQ records), so no record can exceed what the broker accepts.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import msgspec
 
@@ -37,36 +38,50 @@ from sgb301 import (
 )
 from sgb301.replies import build_reply
 
-from .blobstore import BlobStore, DirBlobStore
-from .config import Config
-from .envelope import Envelope, SourceRef, codec_for, content_id, error_out
-from .records import Header, InRecord, OutRecord
-from .routing import RoutingTable
+from ..blobstore import BlobStore
+from ..config import Config
+from ..core.dlq import DeadLetters
+from ..core.envelope import S301Envelope, SourceRef, codec_for, content_id, error_out
+from ..core.family import Tables, TableSpec
+from ..core.headers import (
+    ANSWERS_HEADER,
+    ENVELOPE_HEADER,
+    ID_HEADER,
+    RECORD_OVERHEAD,
+    REJECT,
+    REPLY,
+    ROUTED,
+    TEST,
+    TYPE_HEADER,
+    UNROUTABLE,
+    VERDICT_HEADER,
+)
+from ..core.records import Header, InRecord, OutRecord
+from ..core.tables import RoutingTable
 
-__all__ = ["ANSWERS_HEADER", "BLOB_HEADER", "ENVELOPE_HEADER", "ID_HEADER", "Pipeline"]
+__all__ = ["ROUTES", "S301Family"]
 
-ID_HEADER = "stellwerk-id"
-ENVELOPE_HEADER = "stellwerk-envelope"
-ERROR_HEADER = "stellwerk-error"
-SOURCE_HEADER = "stellwerk-source"
-BLOB_HEADER = "stellwerk-blob"
-ANSWERS_HEADER = "stellwerk-answers"
-#: Bytes a record needs beyond key, value and headers (record and batch framing).
-RECORD_OVERHEAD = 128
-
-ROUTED, REJECT, UNROUTABLE, TEST, REPLY, DLQ = (
-    "routed", "rejected", "unroutable", "test", "reply", "dlq")
+#: Name of the live routing table (receiver IK → carrier topic).
+ROUTES = "routes"
+_REROUTE = "reroute"  # analysis marker: a held envelope from the replay topic
+_EMPTY = "empty"      # analysis marker: a record without a value
 
 
-class Pipeline:
-    """Decode → validate → route → answer, for one record at a time."""
+class S301Family:
+    """Decode → validate → route → answer, for one interchange at a time."""
 
-    def __init__(self, config: Config, routes: RoutingTable | None = None,
-                 blobs: BlobStore | None = None) -> None:
+    name = "s301"
+
+    def __init__(self, config: Config, blobs: BlobStore, dead_letters: DeadLetters,
+                 routes: RoutingTable | None = None) -> None:
         self.config = config
         self.topics = config.topics
-        self.routes = routes if routes is not None else RoutingTable(config.routes)
-        self.blobs = blobs if blobs is not None else DirBlobStore(config.limits.blob_dir)
+        self.inputs: tuple[str, ...] = (config.topics.inbound, config.topics.replay)
+        static = routes if routes is not None else RoutingTable(config.routes)
+        self.tables: tuple[TableSpec, ...] = (
+            TableSpec(ROUTES, config.topics.routes, lambda: static),)
+        self.blobs = blobs
+        self._dlq = dead_letters
         limits = config.limits
         self._inline_max = min(limits.inline_max_bytes, limits.max_record_bytes - 1024)
         self._opts = ValidationOptions(mode=config.mode, responsibility=config.responsibility)
@@ -75,19 +90,32 @@ class Pipeline:
         self._format = config.output_format.encode()
 
     # ---- entry ------------------------------------------------------------------------
-    def process(self, rec: InRecord) -> list[OutRecord]:
-        """All output records for ``rec`` (never raises for bad input)."""
+    def analyse(self, rec: InRecord) -> InterchangeReport | str:
+        """The validation report of the interchange (or a marker for replays/empties)."""
         if rec.topic == self.topics.replay and any(k == ENVELOPE_HEADER
                                                    for k, _ in rec.headers):
-            return self._reroute(rec)
+            return _REROUTE
         if not rec.value:
-            return [self._dlq(rec, "1SW01", "leerer Datensatz (kein Wert)")]
-        report = self._validator.validate(rec.value)
+            return _EMPTY
+        return self._validator.validate(rec.value)
+
+    def analyse_many(self, recs: list[InRecord]) -> None:
+        """Validation is fast: it runs inline, in the loop."""
+        return None
+
+    def route(self, rec: InRecord, analysis: Any, tables: Tables) -> list[OutRecord]:
+        """All output records for ``rec`` (never raises for bad input)."""
+        self.routes = tables.get(ROUTES, RoutingTable)
+        if analysis == _REROUTE:
+            return self._reroute(rec)
+        if analysis == _EMPTY:
+            return [self._dlq.record(rec, "1SW01", "leerer Datensatz (kein Wert)")]
+        report: InterchangeReport = analysis
         ic = report.interchange
         if not ic.has_unb:
             first = report.file_errors[0] if report.file_errors else None
-            return [self._dlq(rec, first.code if first else "10066",
-                              first.text if first else "kein UNB")]
+            return [self._dlq.record(rec, first.code if first else "10066",
+                                     first.text if first else "kein UNB")]
         out = [self._message_record(rec, report, v) for v in report.messages]
         if not report.messages:
             out.append(self._file_record(rec, report))
@@ -108,7 +136,7 @@ class Pipeline:
         topic, kind, route = self._terminal(v.verdict, v.test, v.receiver_ik)
         key = (v.sender_ik or ic.sender_ik) if kind == REJECT else v.receiver_ik
         note = self.routes.problem(v.receiver_ik) if kind == UNROUTABLE else ""
-        env = Envelope(
+        env = S301Envelope(
             id=mid, type=v.type, version=v.version, reference=v.reference,
             sender_ik=v.sender_ik, receiver_ik=v.receiver_ik, case=v.case,
             verdict=v.verdict, errors=[error_out(e) for e in errors],
@@ -132,7 +160,7 @@ class Pipeline:
     def _file_record(self, rec: InRecord, report: InterchangeReport) -> OutRecord:
         assert rec.value is not None
         ic = report.interchange
-        env = Envelope(
+        env = S301Envelope(
             id=content_id("s301", ic.sender_ik, ic.reference, "0", content=rec.value),
             type="", version="", reference="", sender_ik=ic.sender_ik,
             receiver_ik=ic.receiver_ik, case="", verdict=REJECTED,
@@ -142,11 +170,11 @@ class Pipeline:
         )
         return self._out(self.topics.rejected, ic.sender_ik, env, REJECT)
 
-    def _out(self, topic: str, key: str, env: Envelope, kind: str) -> OutRecord:
+    def _out(self, topic: str, key: str, env: S301Envelope, kind: str) -> OutRecord:
         headers: tuple[Header, ...] = (
             (ID_HEADER, env.id.encode()),
-            ("stellwerk-type", env.type.encode()),
-            ("stellwerk-verdict", env.verdict.encode()),
+            (TYPE_HEADER, env.type.encode()),
+            (VERDICT_HEADER, env.verdict.encode()),
         )
         value = self._encode.encode(env)
         if len(value) + RECORD_OVERHEAD > self._inline_max and env.raw:
@@ -172,7 +200,7 @@ class Pipeline:
         rid = content_id("reply", ic.sender_ik, ic.reference, content=rec.value)
         headers: tuple[Header, ...] = (
             (ID_HEADER, rid.encode()),
-            ("stellwerk-type", " ".join(reply.kinds).encode()),
+            (TYPE_HEADER, " ".join(reply.kinds).encode()),
             # The reply has its own Dateinummer; this names the interchange it answers.
             (ANSWERS_HEADER, ic.reference.encode("latin-1")),
         )
@@ -180,27 +208,6 @@ class Pipeline:
                          headers, REPLY)
 
     # ---- held records -----------------------------------------------------------------
-    def poison(self, rec: InRecord, reason: str) -> OutRecord:
-        """DLQ record for an input whose processing failed unexpectedly."""
-        return self._dlq(rec, "SW999", f"Verarbeitung fehlgeschlagen: {reason}")
-
-    def undeliverable(self, rec: InRecord, reason: str) -> OutRecord:
-        """DLQ record for an input one of whose outputs the broker refused for good
-        (e.g. a record too large for the broker, a topic that cannot exist)."""
-        return self._dlq(rec, "SW998", f"Ausgabe nicht zustellbar: {reason}")
-
-    def _dlq(self, rec: InRecord, code: str, text: str) -> OutRecord:
-        value = rec.value or b""
-        headers: tuple[Header, ...] = (
-            (ID_HEADER, content_id("dlq", content=value).encode()),
-            (ERROR_HEADER, f"{code} {text}".encode()),
-            (SOURCE_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
-        )
-        if len(value) + RECORD_OVERHEAD > self._inline_max:
-            headers = (*headers, (BLOB_HEADER, self.blobs.put(value).encode()))
-            value = b""
-        return OutRecord(self.topics.dlq, rec.key, value, headers, DLQ)
-
     def _reroute(self, rec: InRecord) -> list[OutRecord]:
         """A held envelope replayed after a fix: route it again, same id."""
         fmt = dict(rec.headers).get(ENVELOPE_HEADER, self._format)
@@ -208,7 +215,10 @@ class Pipeline:
             _, decode = codec_for("msgpack" if fmt == b"msgpack" else "json")
             env = decode.decode(rec.value or b"")
         except Exception:  # a malformed replay is held, not lost
-            return [self._dlq(rec, "SW997", "wiedereingespieltes Envelope nicht lesbar")]
+            return [self._dlq.record(rec, "SW997", "wiedereingespieltes Envelope nicht lesbar")]
+        if not isinstance(env, S301Envelope):
+            # KIM mails are replayed raw to kim.inbound (``stellwerk replay`` does so).
+            return [self._dlq.record(rec, "SW997", "kein §301-Envelope")]
         topic, kind, route = self._terminal(env.verdict, env.test, env.receiver_ik)
         note = self.routes.problem(env.receiver_ik) if kind == UNROUTABLE else ""
         env = msgspec.structs.replace(env, route=route, note=note)

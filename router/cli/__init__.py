@@ -15,8 +15,8 @@ from pathlib import Path
 from sgb301 import MODES, ValidationOptions
 from sgb301.examples import load as load_examples
 
-from .config import Config, ConfigError, load_config
-from .validate_cmd import EXIT_UNREADABLE, reply_files, validate_files
+from ..config import Config, ConfigError, load_config
+from .validate import EXIT_UNREADABLE, reply_files, validate_files
 
 __all__ = ["build_parser", "describe_failure", "main"]
 
@@ -130,7 +130,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "examples":
         return _write_examples(args.out)
     if args.command == "run":
-        from .app import run_command  # noqa: PLC0415 - keep validate free of Kafka imports
+        from ..app import run_command  # noqa: PLC0415 - keep validate free of Kafka imports
 
         return run_command(_config(args.config), args.bootstrap)
     if args.command == "broker":
@@ -188,6 +188,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"stellwerk: internal error: {describe_failure(exc)}\n")
         return EXIT_UNREADABLE
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

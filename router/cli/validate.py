@@ -25,7 +25,7 @@ from sgb301 import (
 )
 from sgb301.replies import build_reply
 
-from .envelope import error_out
+from ..core.envelope import error_out
 
 __all__ = ["EXIT_OK", "EXIT_REJECTED", "EXIT_UNREADABLE", "reply_files", "validate_files"]
 

@@ -28,18 +28,25 @@ from typing import Any, Literal, TextIO
 
 import msgspec
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
 from sgb301 import scan
 
-from .app import configure_logging, run_async
-from .broker import EmbeddedBroker
-from .config import Config
-from .envelope import Envelope, codec_for
-from .kafka_io import MAX_RECORD_BYTES, connection_kwargs, start_with_retry
-from .pipeline import ENVELOPE_HEADER, ID_HEADER
-from .records import Header
+from ..app import configure_logging, run_async
+from ..config import Config
+from ..core.envelope import Envelope, S301Envelope, codec_for
+from ..core.headers import ENVELOPE_HEADER, ID_HEADER
+from ..core.records import Header
+from ..kafka import (
+    MAX_RECORD_BYTES,
+    AIOKafkaConsumer,
+    AIOKafkaProducer,
+    KafkaError,
+    MessageSizeTooLargeError,
+    TopicPartition,
+    connection_kwargs,
+    start_with_retry,
+)
+from ..kafka.broker import EmbeddedBroker
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -384,7 +391,8 @@ def _tail_line(r: Any, default: Format) -> str:
     fmt = envelope_format(r.value, headers.items(), default)
     if fmt is not None:
         env: Envelope = codec_for(fmt)[1].decode(r.value)
-        rid, mtype, verdict = env.id, env.type, env.verdict
+        mtype = env.type if isinstance(env, S301Envelope) else "kim"
+        rid, verdict = env.id, env.verdict
     key = "-" if r.key is None else r.key.decode("latin-1")
     size = 0 if r.value is None else len(r.value)
     return (f"{r.topic}/{r.partition}/{r.offset} key={key} id={rid} type={mtype} "

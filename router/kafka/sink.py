@@ -1,0 +1,179 @@
+"""The producer sink: per-partition chains of record batches, acknowledgements awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+from aiokafka.partitioner import murmur2
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+
+from ..config import Config
+from ..core.ports import SendOutcome
+from ..core.records import OutRecord
+from .client import close_bounded, connection_kwargs, retriable, start_with_retry
+
+__all__ = ["KafkaSink", "estimate_size"]
+
+log = logging.getLogger("stellwerk.kafka")
+
+
+def estimate_size(key: bytes | None, value: bytes, headers: tuple[tuple[str, bytes], ...]
+                  ) -> int:
+    """Bytes of the record alone in a batch, as Kafka counts it for size limits."""
+    return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(headers)))
+
+
+class KafkaSink:
+    """Producer sink: one record batch per partition at a time, acknowledgements awaited.
+
+    The sink picks the partition itself (Kafka's murmur2 of the key, as every Kafka
+    producer does, so other producers agree) and sends each partition's records as a
+    chain of batches: batch *n+1* of a partition is handed over only after batch *n* was
+    acknowledged. A failure therefore leaves that partition's later records unsent, and
+    a retry can never let a later record of a key overtake an earlier one — also
+    without an idempotent producer (the embedded broker has none).
+    """
+
+    def __init__(self, config: Config, bootstrap: str) -> None:
+        self._config = config
+        self._bootstrap = bootstrap
+        self.idempotent = config.kafka.idempotence == "on"
+        self._producer = self._make(idempotent=config.kafka.idempotence != "off")
+        self._partitions: dict[str, list[int]] = {}
+        self._spread = 0
+
+    def _make(self, *, idempotent: bool) -> AIOKafkaProducer:
+        limits = self._config.limits
+        return AIOKafkaProducer(
+            **connection_kwargs(self._config.kafka, self._bootstrap),
+            acks="all",
+            enable_idempotence=idempotent,
+            linger_ms=5,
+            max_request_size=limits.max_record_bytes,
+            # One batch may hold a whole partition's share of a loop batch.
+            max_batch_size=min(limits.max_record_bytes, 1024 * 1024),
+            request_timeout_ms=self._config.kafka.request_timeout_ms,
+        )
+
+    async def start(self, stop: asyncio.Event | None = None) -> None:
+        """Connect with retry; with ``idempotence = "auto"`` fall back to a plain
+        producer where the broker refuses idempotence (InitProducerId)."""
+        mode = self._config.kafka.idempotence
+        if mode == "off":
+            await start_with_retry(self._producer, "producer", stop)
+            return
+        try:
+            await start_with_retry(self._producer, "producer", stop)
+            self.idempotent = True
+        except KafkaError as exc:
+            if mode == "on" or retriable(exc):
+                raise
+            log.warning("broker refused the idempotent producer (%s); producing without "
+                        "idempotence (order per partition is kept by the sink)",
+                        type(exc).__name__)
+            await close_bounded(self._producer.stop(), "producer")
+            self._producer = self._make(idempotent=False)
+            await start_with_retry(self._producer, "producer", stop)
+        log.info("producer started (idempotent: %s)", "yes" if self.idempotent else "no")
+
+    async def stop(self) -> None:
+        """Flush and close, in bounded time (nothing unacknowledged was committed)."""
+        await close_bounded(self._producer.stop(), "producer")
+
+    async def _partition_of(self, topic: str, key: bytes | None) -> int:
+        parts = self._partitions.get(topic)
+        if parts is None:
+            parts = sorted(await self._producer.partitions_for(topic))
+            self._partitions[topic] = parts
+        if key is None:
+            self._spread += 1
+            return parts[self._spread % len(parts)]
+        return parts[(int(murmur2(key)) & 0x7FFFFFFF) % len(parts)]
+
+    async def send_all(self, records: list[OutRecord]) -> SendOutcome:
+        """Produce every record, in order per partition; see :class:`SendOutcome`."""
+        chains: dict[tuple[str, int], list[int]] = {}
+        pending: list[int] = []
+        failed: dict[int, str] = {}
+        error = ""
+        limit = self._config.limits.max_record_bytes
+        for i, r in enumerate(records):
+            if estimate_size(r.key, r.value, r.headers) > limit:
+                # What the broker would refuse anyway (the embedded one would not).
+                failed[i] = "MessageSizeTooLargeError"
+                continue
+            try:
+                p = await self._partition_of(r.topic, r.key)
+            except KafkaError as exc:
+                if retriable(exc):
+                    pending.append(i)
+                    error = type(exc).__name__
+                else:
+                    failed[i] = type(exc).__name__
+                continue
+            chains.setdefault((r.topic, p), []).append(i)
+        results = await asyncio.gather(*(self._chain(tp, idxs, records)
+                                         for tp, idxs in chains.items()))
+        for chain_pending, chain_failed, chain_error in results:
+            pending.extend(chain_pending)
+            failed.update(chain_failed)
+            error = error or chain_error
+        if pending:
+            # Metadata may be stale (partitions added, leader moved): ask again next time.
+            self._partitions.clear()
+        return SendOutcome(pending=sorted(pending), failed=failed, error=error)
+
+    async def _chain(self, tp: tuple[str, int], idxs: list[int], records: list[OutRecord]
+                     ) -> tuple[list[int], dict[int, str], str]:
+        """Send one partition's records batch after batch; stop at a transient failure."""
+        failed: dict[int, str] = {}
+        pos = 0
+        while pos < len(idxs):
+            batch = self._producer.create_batch()
+            n = 0
+            while pos + n < len(idxs):
+                r = records[idxs[pos + n]]
+                if batch.append(key=r.key, value=r.value, timestamp=None,
+                                headers=list(r.headers)) is None:
+                    break
+                n += 1
+            if n == 0:
+                # Not even alone in an empty batch: larger than a batch can be.
+                failed[idxs[pos]] = "MessageSizeTooLargeError"
+                pos += 1
+                continue
+            try:
+                fut = await self._producer.send_batch(batch, tp[0], partition=tp[1])
+                await fut
+            except Exception as exc:
+                if retriable(exc):
+                    return idxs[pos:], failed, type(exc).__name__
+                if n == 1:
+                    failed[idxs[pos]] = type(exc).__name__
+                else:
+                    # Refused as a whole: find the culprit(s) one record at a time.
+                    single_pending, single_failed, err = await self._singles(
+                        tp, idxs[pos:pos + n], records)
+                    failed.update(single_failed)
+                    if single_pending:
+                        return [*single_pending, *idxs[pos + n:]], failed, err
+            pos += n
+        return [], failed, ""
+
+    async def _singles(self, tp: tuple[str, int], idxs: list[int], records: list[OutRecord]
+                       ) -> tuple[list[int], dict[int, str], str]:
+        failed: dict[int, str] = {}
+        for k, i in enumerate(idxs):
+            r = records[i]
+            batch = self._producer.create_batch()
+            batch.append(key=r.key, value=r.value, timestamp=None, headers=list(r.headers))
+            try:
+                await (await self._producer.send_batch(batch, tp[0], partition=tp[1]))
+            except Exception as exc:
+                if retriable(exc):
+                    return idxs[k:], failed, type(exc).__name__
+                failed[i] = type(exc).__name__
+        return [], failed, ""

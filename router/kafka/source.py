@@ -1,0 +1,122 @@
+"""The consumer-group source: explicit offsets per partition, only assigned ones committed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+
+from ..config import Config
+from ..core.ports import TransientError
+from ..core.records import InRecord
+from .client import (
+    MAX_RECORD_BYTES,
+    close_bounded,
+    connection_kwargs,
+    retriable,
+    start_with_retry,
+)
+
+__all__ = ["KafkaSource"]
+
+log = logging.getLogger("stellwerk.kafka")
+
+
+class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Logs partition moves; the loop commits per batch, so nothing is pending here."""
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        if revoked:
+            log.info("partitions revoked: %s", sorted(f"{p.topic}/{p.partition}"
+                                                      for p in revoked))
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        log.info("partitions assigned: %s", sorted(f"{p.topic}/{p.partition}"
+                                                   for p in assigned))
+
+
+class KafkaSource:
+    """Consumer-group source; auto-commit off, explicit offsets per partition."""
+
+    def __init__(self, config: Config, bootstrap: str, topics: list[str],
+                 stop: asyncio.Event | None = None, *, group_id: str | None = None) -> None:
+        self._stop = stop or asyncio.Event()
+        self._consumer = AIOKafkaConsumer(
+            **connection_kwargs(config.kafka, bootstrap),
+            group_id=group_id or config.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            # Default 500 ms: with a quiet topic every batch would wait that long.
+            fetch_max_wait_ms=100,
+            max_partition_fetch_bytes=MAX_RECORD_BYTES,
+            fetch_max_bytes=4 * MAX_RECORD_BYTES,
+        )
+        self._topics = topics
+
+    async def start(self, stop: asyncio.Event | None = None) -> None:
+        """Connect (with retry) and join the group."""
+        await start_with_retry(self._consumer, "consumer", stop)
+        self._consumer.subscribe(self._topics, listener=_Listener())
+
+    async def stop(self) -> None:
+        """Leave the group (where the broker lets us) and close, in bounded time."""
+        await close_bounded(self._consumer.stop(), "consumer")
+
+    async def poll(self, max_records: int, timeout_ms: int) -> list[InRecord]:
+        """Next batch, as plain records; empty at once when stop is requested (getmany
+        itself waits without limit while the group rebalances)."""
+        fetch = asyncio.ensure_future(
+            self._consumer.getmany(timeout_ms=timeout_ms, max_records=max_records))
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            done, _ = await asyncio.wait({fetch, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopped.cancel()
+        if fetch not in done:
+            fetch.cancel()
+            with contextlib.suppress(asyncio.CancelledError, KafkaError):
+                await fetch
+            return []
+        try:
+            batches = fetch.result()
+        except KafkaError as exc:
+            log.warning("poll failed: %s", type(exc).__name__)
+            await asyncio.sleep(0.5)
+            return []
+        out: list[InRecord] = []
+        for tp, records in batches.items():
+            for r in records:
+                out.append(InRecord(tp.topic, tp.partition, r.offset, r.key, r.value,
+                                    r.timestamp, tuple(r.headers or ())))
+        return out
+
+    async def commit(self, offsets: dict[tuple[str, int], int]) -> None:
+        """Commit explicit next offsets of the partitions still assigned to us.
+
+        A partition revoked while its batch was in flight is skipped, not retried: its
+        new owner replays the uncommitted records (same ids), and retrying a commit the
+        coordinator can never accept would stall every partition.
+        """
+        assigned = self._consumer.assignment()
+        wanted = {TopicPartition(t, p): o for (t, p), o in offsets.items()}
+        mine = {tp: o for tp, o in wanted.items() if tp in assigned}
+        if len(mine) < len(wanted):
+            log.warning("not committing %d revoked partition(s): %s; the new owner replays",
+                        len(wanted) - len(mine),
+                        sorted(f"{tp.topic}/{tp.partition}" for tp in wanted if tp not in mine))
+        if not mine:
+            return
+        try:
+            await self._consumer.commit(mine)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("commit rejected after a rebalance (%s); the new owner replays",
+                        type(exc).__name__)
+        except KafkaError as exc:
+            if not retriable(exc):
+                log.error("commit refused (%s); the batch is replayed after a restart",
+                          type(exc).__name__)
+                return
+            raise TransientError(f"commit: {type(exc).__name__}") from exc
