@@ -104,6 +104,29 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a file is sent once its size and mtime stayed unchanged this "
                       "long (default 2; also with --once)")
 
+    ipop = ing_sub.add_parser("pop3", help="fetch the KIM client module's POP3 mailbox",
+                              description="Fetch every mail, produce it, then delete it on "
+                              "the server; the password never on the command line.")
+    bootstrap_arg(ipop)
+    ipop.add_argument("--host", required=True)
+    ipop.add_argument("--port", type=int, required=True)
+    ipop.add_argument("--user", required=True)
+    tls = ipop.add_mutually_exclusive_group()
+    tls.add_argument("--tls", action="store_true", help="POP3 over TLS (POP3S)")
+    tls.add_argument("--starttls", action="store_true", help="upgrade with STLS")
+    ipop.add_argument("--cafile", default=None, metavar="FILE",
+                      help="CA certificates for --tls/--starttls (default: the system's)")
+    ipop.add_argument("--topic", default=None, help="default: kim.inbound (config)")
+    ipop.add_argument("--once", action="store_true", help="one pass, then exit")
+    ipop.add_argument("--interval", type=float, default=10.0, metavar="S",
+                      help="seconds between passes (default 10)")
+    ipop.add_argument("--ledger", default=None, metavar="PATH",
+                      help="ledger of sent mails, also the one-poller lock")
+    pw = ipop.add_mutually_exclusive_group()
+    pw.add_argument("--password-env", default=None, metavar="NAME",
+                    help="variable holding the password (default STELLWERK_POP3_PASSWORD)")
+    pw.add_argument("--password-file", default=None, metavar="PATH")
+
     sub.add_parser("demo", help="embedded broker, seed examples, router, table of outputs")
     return p
 
@@ -141,6 +164,10 @@ def _run(args: argparse.Namespace) -> int:
         from .demo import demo_main  # noqa: PLC0415
 
         return demo_main()
+    if args.command == "ingest" and args.ingest_kind == "pop3":
+        from .pop3 import pop3_config, pop3_main  # noqa: PLC0415
+
+        return pop3_main(args, pop3_config(args))
     from . import tools  # noqa: PLC0415
 
     return int(getattr(tools, f"{args.command}_main")(args, _config(args.config)))
