@@ -27,8 +27,8 @@ from router.cli.pop3 import Ledger, LedgerLockedError, message_id
 from router.kafka.broker import EmbeddedBroker
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dovecot import Dovecot, dovecot_server  # noqa: E402
-from kafka_helpers import Rec, TopicReader  # noqa: E402
+from dovecot import Dovecot, dovecot_server
+from kafka_helpers import Rec, TopicReader
 
 PW_ENV = "TEST_POP3_PASSWORD"
 
@@ -56,11 +56,14 @@ def sha(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def args(d: Dovecot, broker: EmbeddedBroker, topic: str, ledger: Path,
-         *extra: str) -> list[str]:
+def args(d: Dovecot, broker: EmbeddedBroker, topic: str, ledger: Path, *extra: str,
+         pw_env: bool = True) -> list[str]:
+    """The poller's command line; ``--password-env TEST_POP3_PASSWORD`` unless not
+    ``pw_env`` (then the default variable, or ``--password-file`` in ``extra``)."""
     return [sys.executable, "-m", "router.cli", "ingest", "pop3", "--host", d.host,
             "--port", str(d.port), "--user", d.user, "--bootstrap", broker.bootstrap,
-            "--topic", topic, "--ledger", str(ledger), "--password-env", PW_ENV, *extra]
+            "--topic", topic, "--ledger", str(ledger),
+            *(("--password-env", PW_ENV) if pw_env else ()), *extra]
 
 
 def env(password: str, **more: str) -> dict[str, str]:
@@ -149,8 +152,7 @@ def test_password_file_and_wrong_password(broker: EmbeddedBroker, dovecot: Dovec
     dovecot.deliver(m)
     topic = topic_name()
     ledger = tmp_path / "ledger"
-    base = args(dovecot, broker, topic, ledger, "--once")
-    base = base[:base.index("--password-env")] + ["--once"]
+    base = args(dovecot, broker, topic, ledger, "--once", pw_env=False)
 
     wrong = tmp_path / "wrong"
     wrong.write_text("falsch\n")
@@ -178,8 +180,7 @@ def test_password_from_default_env(broker: EmbeddedBroker, dovecot: Dovecot,
     """STELLWERK_POP3_PASSWORD is not a config key, and the config must not reject it."""
     dovecot.deliver(mail(1))
     topic = topic_name()
-    cmd = args(dovecot, broker, topic, tmp_path / "ledger", "--once")
-    cmd = cmd[:cmd.index("--password-env")] + ["--once"]
+    cmd = args(dovecot, broker, topic, tmp_path / "ledger", "--once", pw_env=False)
     res = run(cmd, "", STELLWERK_POP3_PASSWORD=dovecot.password)
     assert res.returncode == 0, res.stderr
     assert len(records(broker, topic)) == 1
@@ -227,6 +228,7 @@ def test_crash_between_ack_and_quit_sends_each_mail_once(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    assert frozen, "the poller's pop3 session process was not found"
     entries = ledger.read_text().splitlines()
     assert 1 <= len(entries) < len(mails), "the kill must land inside the pass"
     first = records(broker, topic)
@@ -236,7 +238,7 @@ def test_crash_between_ack_and_quit_sends_each_mail_once(
 
     res = run(args(dovecot, broker, topic, ledger, "--once"), dovecot.password)
     assert res.returncode == 0, res.stderr
-    assert "already sent" in res.stderr
+    assert "already sent as sha256:" in res.stderr
     recs = records(broker, topic)
     ids = [r.headers["stellwerk-input-id"].decode() for r in recs]
     assert sorted(ids) == sorted(sha(m) for m in mails), "every mail exactly once"
