@@ -55,6 +55,10 @@ class Dovecot:
     proc: subprocess.Popen[bytes]
     uid: int
     gid: int
+    #: Port of the POP3S listener and the self-signed certificate (a CA file for the
+    #: client), when started with ``tls=True``.
+    tls_port: int = 0
+    cert: Path | None = None
 
     def deliver(self, mail: bytes) -> str:
         """Put ``mail`` into the mailbox (maildir ``new/``); returns the file name."""
@@ -98,18 +102,22 @@ class Dovecot:
         return path.read_text(errors="replace") if path.exists() else ""
 
 
-def _config(root: Path, port: int, uid: int, gid: int) -> str:
+def _config(root: Path, port: int, uid: int, tls_port: int) -> str:
+    ssl = ([_conf_line("ssl", "yes"), f"ssl_cert = <{root}/cert.pem",
+            f"ssl_key = <{root}/key.pem"] if tls_port else [_conf_line("ssl", "no")])
     lines = [
+        *ssl,
         _conf_line("protocols", "pop3"),
         _conf_line("listen", "127.0.0.1"),
         _conf_line("base_dir", root / "run"),
         _conf_line("state_dir", root / "state"),
         _conf_line("log_path", root / "dovecot.log"),
         _conf_line("info_log_path", root / "dovecot.log"),
-        _conf_line("ssl", "no"),
         # 2.3 spelling; 2.4 renamed it to auth_allow_cleartext.
         _conf_line("disable_plaintext_auth", "no"),
         _conf_line("auth_mechanisms", "plain"),
+        # The wrong-password tests need no brute-force brake (default 2 s per failure).
+        _conf_line("auth_failure_delay", "0"),
         _conf_line("mail_location", f"maildir:{root}/mail/%u"),
         _conf_line("first_valid_uid", uid),
         _conf_line("pop3_uidl_format", "%08Xu%08Xv"),
@@ -127,7 +135,7 @@ def _config(root: Path, port: int, uid: int, gid: int) -> str:
         f"    port = {port}",
         "  }",
         "  inet_listener pop3s {",
-        "    port = 0",
+        f"    port = {tls_port}",
         "  }",
         "}",
         # Every pop3 session in a process of its own: SIGSTOP freezes exactly them.
@@ -139,8 +147,12 @@ def _config(root: Path, port: int, uid: int, gid: int) -> str:
 
 
 @contextlib.contextmanager
-def dovecot_server(start_timeout: float = 15.0) -> Iterator[Dovecot]:
-    """Start Dovecot (POP3 only) on a free loopback port; stop it and remove its files."""
+def dovecot_server(start_timeout: float = 15.0, tls: bool = False) -> Iterator[Dovecot]:
+    """Start Dovecot (POP3 only) on a free loopback port; stop it and remove its files.
+
+    ``tls``: also POP3S on another port and STLS on the plain one, with a self-signed
+    certificate for 127.0.0.1 (``Dovecot.cert``, usable as the client's CA file).
+    """
     if os.geteuid() != 0:
         raise RuntimeError("dovecot fixture needs root (dovecot drops privileges itself)")
     nobody = pwd.getpwnam("nobody")
@@ -148,6 +160,7 @@ def dovecot_server(start_timeout: float = 15.0) -> Iterator[Dovecot]:
     root = Path(tempfile.mkdtemp(prefix="stellwerk-dovecot-"))
     root.chmod(0o755)
     port = free_port()
+    tls_port = free_port() if tls else 0
     proc: subprocess.Popen[bytes] | None = None
     server: Dovecot | None = None
     try:
@@ -161,12 +174,20 @@ def dovecot_server(start_timeout: float = 15.0) -> Iterator[Dovecot]:
             p.chmod(0o700)
         (root / "users").write_text(f"{USER}:{{PLAIN}}{PASSWORD}:{uid}:{gid}::"
                                     f"{root}/mail/{USER}::\n")
+        cert = root / "cert.pem" if tls else None
+        if tls:
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", str(root / "key.pem"), "-out", str(cert),
+                            "-days", "1", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True)
         conf = root / "dovecot.conf"
-        conf.write_text(_config(root, port, uid, gid))
+        conf.write_text(_config(root, port, uid, tls_port))
         proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL,
                                 stderr=(root / "stderr.log").open("wb"))
-        server = Dovecot("127.0.0.1", port, USER, PASSWORD, root, maildir, proc, uid, gid)
+        server = Dovecot("127.0.0.1", port, USER, PASSWORD, root, maildir, proc, uid, gid,
+                         tls_port, cert)
         deadline = time.monotonic() + start_timeout
         while True:
             if proc.poll() is not None:
