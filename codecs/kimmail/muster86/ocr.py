@@ -1,0 +1,465 @@
+"""OCR of a scanned Muster 86 page with tesseract (via pytesseract).
+
+Pipeline (facts measured on these machines, see the KIM domain notes):
+
+1. scale to 300 dpi (the claimed dpi, else estimated from the A4 page size);
+2. Otsu threshold and a 3x3 median — on the binary image, where a 3x3 median is a
+   majority vote and commutes with the threshold, so it is the same as filtering the
+   grey image first at a tenth of the cost;
+3. the text axis (portrait or turned by 90°) and the skew (±5°) from projection profiles;
+4. up or down: a text-dense strip read both ways, the one with more confident words wins
+   (OSD, ``--psm 0``, decides when that is inconclusive — alone it is unreliable for 0 vs
+   180 on sparse pages); every orientation is tried in turn until the anchor words are read;
+5. a full pass ``--psm 11`` (``--psm 6`` as fallback) gives anchors, address block, KVNR
+   and the ``##`` Aktenzeichen;
+6. a digit-only pass (``tessedit_char_whitelist=0123456789#``) on the grey crop around the
+   value (or below the anchor) confirms it.  A value is *confident* only when two passes
+   read it and no pass read another value: a misread must end in quarantine.
+
+Tesseract runs as a subprocess; ``OMP_THREAD_LIMIT=1`` is set in ``os.environ`` when
+unset because OpenMP threads made it ~10x slower on two shared cores.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import time
+from collections.abc import Sequence
+
+import msgspec
+import numpy as np
+import numpy.typing as npt
+import pytesseract
+from PIL import Image, ImageFilter, ImageOps
+
+from .errors import OcrError
+from .fields import aktenzeichen_in, anchors_in, is_form_text, kvnr_in, md_names_in
+
+__all__ = ["OcrReading", "Orientation", "estimate_orientation", "ocr_page", "prepare"]
+
+TARGET_DPI = 300
+_A4_LONG_IN = 11.69
+_LANG = "deu"
+_DIGITS = "-c tessedit_char_whitelist=0123456789#"
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+class OcrReading(msgspec.Struct, frozen=True):
+    """What OCR read on one page (values only; the caller decides what is accepted)."""
+
+    is_form: bool
+    candidates: tuple[str, ...]  # every distinct pattern value any pass read
+    confirmed: str | None  # read by two passes, no pass read anything else
+    md_names: tuple[str, ...]
+    kvnr: str | None
+    rotation: int  # clockwise degrees the page was turned to read upright
+    detail: str  # "ok", "no-anchor", "no-value", "ocr-disagree", "ocr-low-confidence"
+
+
+class Orientation(msgspec.Struct, frozen=True):
+    """Quarter turns (clockwise degrees) to try, most likely first, and the skew angle."""
+
+    rotations: tuple[int, ...]
+    skew: float
+
+
+def _ensure_thread_limit() -> None:
+    # pytesseract inherits os.environ for the tesseract subprocess
+    os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+
+
+def prepare(image: Image.Image, dpi: float | None, target: int = TARGET_DPI) -> Image.Image:
+    """``image`` as greyscale at ``target`` dpi (estimated from A4 when ``dpi`` is None)."""
+    gray = image.convert("L")
+    if dpi is None:
+        # a scan of an A4 page: the long side is 11.69 in
+        dpi = max(gray.size) / _A4_LONG_IN
+    dpi = min(max(dpi, 50.0), 1200.0)
+    factor = target / dpi
+    if abs(factor - 1.0) > 0.08:
+        size = (max(1, round(gray.width * factor)), max(1, round(gray.height * factor)))
+        resample = Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BICUBIC
+        gray = gray.resize(size, resample=resample)
+    return gray
+
+
+def _otsu(gray: npt.NDArray[np.uint8]) -> int:
+    hist = np.bincount(gray[::2, ::2].ravel(), minlength=256).astype(np.float64)
+    total = hist.sum()
+    if total == 0:
+        return 128
+    p = hist / total
+    omega = np.cumsum(p)
+    mu = np.cumsum(p * np.arange(256))
+    between = (mu[-1] * omega - mu) ** 2 / (omega * (1.0 - omega) + 1e-12)
+    return int(np.argmax(between))
+
+
+def _majority3(ink: BoolArray) -> BoolArray:
+    """3x3 median of a binary image (a pixel is ink when 5 of its 9 neighbours are)."""
+    padded = np.pad(ink.astype(np.uint8), 1)
+    h, w = ink.shape
+    total = np.zeros((h, w), dtype=np.uint8)
+    for dy in range(3):
+        for dx in range(3):
+            total += padded[dy : dy + h, dx : dx + w]
+    return total >= 5
+
+
+def _binarize(gray: Image.Image, threshold: int | None = None) -> tuple[BoolArray, int]:
+    arr = np.asarray(gray, dtype=np.uint8)
+    t = _otsu(arr) if threshold is None else threshold
+    return _majority3(arr <= t), t
+
+
+def _to_image(ink: BoolArray) -> Image.Image:
+    return Image.fromarray(np.where(ink, 0, 255).astype(np.uint8))
+
+
+def _downsample(ink: BoolArray, f: int) -> BoolArray:
+    h, w = (ink.shape[0] // f) * f, (ink.shape[1] // f) * f
+    blocks = ink[:h, :w].reshape(h // f, f, w // f, f)
+    counts: npt.NDArray[np.int64] = blocks.sum(axis=(1, 3))
+    return counts * 4 >= f * f
+
+
+def _profile_score(ys: npt.NDArray[np.float64], xs: npt.NDArray[np.float64], deg: float) -> float:
+    # shear instead of rotating the image: rows of text line up at the right angle
+    proj = ys - xs * math.tan(math.radians(deg))
+    bins = np.bincount((proj - proj.min()).astype(np.int64))
+    diff = np.diff(bins.astype(np.float64))
+    return float(np.dot(diff, diff))
+
+
+def _best_angle(
+    ys: npt.NDArray[np.float64], xs: npt.NDArray[np.float64], angles: Sequence[float]
+) -> tuple[float, float]:
+    scored = [(_profile_score(ys, xs, a), a) for a in angles]
+    score, angle = max(scored)
+    return angle, score
+
+
+def _skew(ink: BoolArray, f: int = 4) -> tuple[bool, float]:
+    """(text runs vertically, skew in degrees) from projection profiles."""
+    small = _downsample(ink, f)
+    ys_i, xs_i = np.nonzero(small)
+    if len(ys_i) < 50:
+        return False, 0.0
+    if len(ys_i) > 200_000:  # a dark scan: a sample is as good and bounded in time
+        step = len(ys_i) // 200_000 + 1
+        ys_i, xs_i = ys_i[::step], xs_i[::step]
+    ys, xs = ys_i.astype(np.float64), xs_i.astype(np.float64)
+    coarse = [a / 4 for a in range(-20, 21)]
+    a_h, s_h = _best_angle(ys, xs, coarse)
+    a_v, s_v = _best_angle(xs, ys, coarse)
+    vertical = s_v > s_h
+    a0 = a_v if vertical else a_h
+    fine = [a0 + d / 20 for d in range(-5, 6)]
+    angle, _ = _best_angle(xs, ys, fine) if vertical else _best_angle(ys, xs, fine)
+    return vertical, angle
+
+
+def _turn(image: Image.Image, rotation: int, skew: float, vertical: bool) -> Image.Image:
+    """Turn ``image`` clockwise by ``rotation`` degrees and remove ``skew``.
+
+    ``skew`` was measured before the quarter turn, with the axes swapped when ``vertical``.
+    """
+    # PIL turns counter-clockwise: a clockwise quarter turn is ROTATE_270
+    transposes = {
+        90: Image.Transpose.ROTATE_270,
+        180: Image.Transpose.ROTATE_180,
+        270: Image.Transpose.ROTATE_90,
+    }
+    # the shear angle is the slope of the text rows in image coordinates (y down); remove
+    # it before the quarter turn, where its sign is known
+    correction = -skew if vertical else skew
+    out = image
+    if abs(correction) >= 0.05:
+        out = out.rotate(
+            correction, resample=Image.Resampling.BILINEAR, expand=True, fillcolor=255
+        )
+    if rotation:
+        out = out.transpose(transposes[rotation])
+    return out
+
+
+class _Page:
+    """One page prepared once; oriented variants on demand."""
+
+    def __init__(self, gray: Image.Image) -> None:
+        self.gray = gray
+        ink, self.threshold = _binarize(gray)
+        self.vertical, self.skew = _skew(ink)
+
+    def oriented(self, rotation: int) -> tuple[Image.Image, Image.Image]:
+        """(grey, binary) images turned by ``rotation`` with the skew removed."""
+        gray = _turn(self.gray, rotation, self.skew, self.vertical)
+        ink, _ = _binarize(gray, self.threshold)
+        return gray, _to_image(ink)
+
+
+class _Deadline:
+    def __init__(self, seconds: float) -> None:
+        self.end = time.monotonic() + seconds
+
+    def left(self) -> float:
+        remaining = self.end - time.monotonic()
+        if remaining <= 0.2:
+            raise OcrError("ocr-timeout")
+        return remaining
+
+
+def _tesseract_data(
+    image: Image.Image, config: str, deadline: _Deadline
+) -> dict[str, list[str]]:
+    try:
+        data: dict[str, list[str]] = pytesseract.image_to_data(
+            image,
+            lang=_LANG,
+            config=config,
+            output_type=pytesseract.Output.DICT,
+            timeout=deadline.left(),
+        )
+    except RuntimeError as exc:  # pytesseract's timeout, and TesseractError (a subclass)
+        raise OcrError("ocr-timeout" if "timeout" in str(exc).lower() else "ocr-failed") from exc
+    except (OSError, pytesseract.TesseractNotFoundError) as exc:
+        raise OcrError("ocr-unavailable") from exc
+    return {k: [str(v) for v in vals] for k, vals in data.items()}
+
+
+class _Word(msgspec.Struct, frozen=True):
+    text: str
+    left: int
+    top: int
+    width: int
+    height: int
+    conf: float
+    line: tuple[int, int, int]
+
+
+def _words(data: dict[str, list[str]]) -> list[_Word]:
+    words: list[_Word] = []
+    for i, text in enumerate(data.get("text", [])):
+        if not text.strip():
+            continue
+        try:
+            words.append(
+                _Word(
+                    text=text.strip(),
+                    left=int(data["left"][i]),
+                    top=int(data["top"][i]),
+                    width=int(data["width"][i]),
+                    height=int(data["height"][i]),
+                    conf=float(data["conf"][i]),
+                    line=(int(data["block_num"][i]), int(data["par_num"][i]),
+                          int(data["line_num"][i])),
+                )
+            )
+        except (KeyError, IndexError, ValueError):
+            continue
+    return words
+
+
+def _text(words: Sequence[_Word]) -> str:
+    lines: list[str] = []
+    current: tuple[int, int, int] | None = None
+    for w in words:
+        if w.line != current:
+            lines.append(w.text)
+            current = w.line
+        else:
+            lines[-1] += " " + w.text
+    return "\n".join(lines)
+
+
+def _strip_score(image: Image.Image, deadline: _Deadline) -> int:
+    """Confident real words in ``image``: high when it is upright, ~0 upside down."""
+    data = _tesseract_data(image, "--psm 6", deadline)
+    return sum(
+        1
+        for w in _words(data)
+        if w.conf >= 80 and sum(c.isalpha() for c in w.text) >= 4
+    )
+
+
+def _dense_strip(binary: Image.Image, height: int = 450) -> Image.Image:
+    """The band of ``height`` rows with the most ink (where the text is)."""
+    ink = np.asarray(binary, dtype=np.uint8) < 128
+    rows = ink.sum(axis=1).astype(np.int64)
+    if len(rows) <= height:
+        return binary
+    window = np.convolve(rows, np.ones(height, dtype=np.int64), mode="valid")
+    top = int(np.argmax(window))
+    return binary.crop((0, top, binary.width, top + height))
+
+
+def _osd_rotation(binary: Image.Image, deadline: _Deadline) -> int | None:
+    small = binary.reduce(2)
+    try:
+        osd = pytesseract.image_to_osd(small, config="--psm 0", timeout=deadline.left())
+    except RuntimeError:  # "Too few characters", timeouts: no opinion
+        return None
+    m = re.search(r"Rotate:\s*(\d+)", str(osd))
+    return int(m.group(1)) % 360 if m else None
+
+
+def estimate_orientation(page: Image.Image, deadline_s: float = 20.0) -> Orientation:
+    """Rotations to try for ``page`` (prepared greyscale), most likely first, and its skew."""
+    _ensure_thread_limit()
+    p = _Page(page)
+    return Orientation(_rotation_order(p, _Deadline(deadline_s)), p.skew)
+
+
+def _rotation_order(page: _Page, deadline: _Deadline) -> tuple[int, ...]:
+    first, second = (90, 270) if page.vertical else (0, 180)
+    _, bin_a = page.oriented(first)
+    strip = _dense_strip(bin_a)
+    score_a = _strip_score(strip, deadline)
+    score_b = _strip_score(strip.transpose(Image.Transpose.ROTATE_180), deadline)
+    if score_a >= 3 and score_a >= 2 * score_b:
+        order = [first, second]
+    elif score_b >= 3 and score_b >= 2 * score_a:
+        order = [second, first]
+    else:
+        osd = _osd_rotation(bin_a, deadline)
+        # OSD reports how far to turn the already turned page
+        guess = (first + osd) % 360 if osd is not None else first
+        order = [guess, (guess + 180) % 360]
+    for r in (0, 90, 180, 270):
+        if r not in order:
+            order.append(r)
+    return tuple(order)
+
+
+def _crop(image: Image.Image, box: tuple[int, int, int, int]) -> Image.Image:
+    left, top, right, bottom = box
+    left, top = max(0, left), max(0, top)
+    right, bottom = min(image.width, right), min(image.height, bottom)
+    if right - left < 4 or bottom - top < 4:
+        return Image.new("L", (8, 8), 255)
+    return image.crop((left, top, right, bottom))
+
+
+def _digit_pass(
+    gray: Image.Image, box: tuple[int, int, int, int], pattern: str, psm: int,
+    deadline: _Deadline, scale: float = 1.5,
+) -> tuple[str, ...]:
+    """Values of ``pattern`` read digit-only from the grey crop ``box`` (median, upscaled)."""
+    crop = _crop(gray, box).filter(ImageFilter.MedianFilter(3))
+    if scale != 1.0:
+        crop = crop.resize(
+            (max(1, round(crop.width * scale)), max(1, round(crop.height * scale))),
+            Image.Resampling.BICUBIC,
+        )
+    crop = ImageOps.expand(ImageOps.autocontrast(crop), border=20, fill=255)
+    data = _tesseract_data(crop, f"--psm {psm} {_DIGITS}", deadline)
+    text = _text(_words(data))
+    # the whitelist output has no spaces worth keeping inside a number
+    lines = [re.sub(r"\s+", "", line) for line in text.splitlines()]
+    return aktenzeichen_in("\n".join(lines), pattern)
+
+
+def _value_boxes(words: Sequence[_Word], values: Sequence[str]) -> list[tuple[int, int, int, int]]:
+    boxes = []
+    for w in words:
+        digits = re.sub(r"[^0-9]", "", w.text)
+        if any(v in digits or (len(digits) >= 6 and digits in v) for v in values):
+            pad_x, pad_y = w.height * 2, w.height // 2 + 4
+            boxes.append((w.left - pad_x, w.top - pad_y, w.left + w.width + pad_x,
+                          w.top + w.height + pad_y))
+    return boxes
+
+
+_ANCHOR_WORD = re.compile(r"aktenz|mitteil|mittel|mima|zeichen", re.IGNORECASE)
+
+
+def _anchor_region(words: Sequence[_Word]) -> tuple[int, int, int, int] | None:
+    """The area right of and below the "Aktenzeichen Mitteilungsmanagement" heading."""
+    heads = [w for w in words if _ANCHOR_WORD.search(w.text)]
+    if not heads:
+        return None
+    left = min(w.left for w in heads)
+    right = max(w.left + w.width for w in heads)
+    top = min(w.top for w in heads)
+    lh = max(20, *(w.height for w in heads))
+    return (left - 3 * lh, top - lh, right + 6 * lh, top + 6 * lh)
+
+
+def ocr_page(
+    page: Image.Image,
+    pattern: str,
+    *,
+    dpi: float | None = None,
+    timeout_s: float = 20.0,
+) -> OcrReading:
+    """Read one page image (any orientation, skewed a few degrees, noisy, 150–600 dpi).
+
+    Raises :class:`OcrError` when tesseract is missing, fails or the page takes longer
+    than ``timeout_s`` in total.
+    """
+    _ensure_thread_limit()
+    deadline = _Deadline(timeout_s)
+    prepared = _Page(prepare(page, dpi))
+    order = _rotation_order(prepared, deadline)
+
+    chosen: tuple[int, Image.Image, list[_Word], str] | None = None
+    first_try: tuple[int, Image.Image, Image.Image] | None = None
+    for rotation in order:
+        gray, binary = prepared.oriented(rotation)
+        if first_try is None:
+            first_try = (rotation, gray, binary)
+        words = _words(_tesseract_data(binary, "--psm 11", deadline))
+        text = _text(words)
+        if is_form_text(anchors_in(text)):
+            chosen = (rotation, gray, words, text)
+            break
+        if rotation == order[1]:
+            # both candidates along the measured axis failed: psm 6 on the likeliest
+            # before the unlikely axis
+            assert first_try is not None
+            r0, g0, b0 = first_try
+            words = _words(_tesseract_data(b0, "--psm 6", deadline))
+            text = _text(words)
+            if is_form_text(anchors_in(text)):
+                chosen = (r0, g0, words, text)
+                break
+    if chosen is None:
+        return OcrReading(False, (), None, (), None, order[0], "no-anchor")
+
+    rotation, gray, words, text = chosen
+    md_names = md_names_in(text)
+    kvnr = kvnr_in(text)
+    full_values = aktenzeichen_in(text, pattern)
+
+    passes: list[tuple[str, ...]] = [full_values]
+    boxes = _value_boxes(words, full_values)
+    region = _anchor_region(words)
+    if boxes:
+        passes.append(_digit_pass(gray, boxes[0], pattern, 7, deadline))
+    if region is not None and (not boxes or not passes[-1]):
+        passes.append(_digit_pass(gray, region, pattern, 6, deadline))
+    agreed = [p for p in passes if p]
+    if len(agreed) == 1 and region is not None:
+        # one pass read a value: a second, differently prepared, must confirm it
+        passes.append(_digit_pass(gray, region, pattern, 11, deadline, scale=1.0))
+        agreed = [p for p in passes if p]
+
+    candidates: list[str] = []
+    for p in passes:
+        for v in p:
+            if v not in candidates:
+                candidates.append(v)
+    confirmed: str | None = None
+    if not candidates:
+        detail = "no-value"
+    elif len(candidates) > 1:
+        detail = "ocr-disagree"
+    elif len(agreed) >= 2:
+        confirmed = candidates[0]
+        detail = "ok"
+    else:
+        detail = "ocr-low-confidence"
+    return OcrReading(True, tuple(candidates), confirmed, md_names, kvnr, rotation, detail)

@@ -1,0 +1,289 @@
+"""Reading a KBV-Muster 86 from a PDF or an image: :func:`read_form`.
+
+Sources, in order: the PDF text layer (pypdf), barcodes (zxing-cpp on the rendered page or
+the image), OCR (tesseract).  The reader stops at the first source that gives one
+confident value, except that barcodes are always looked for when a page is rendered
+anyway, so a barcode that disagrees with the text layer shows up as a conflict.
+
+PDFium (rendering) is not thread-safe: call :func:`read_form` from one thread per
+process.  The router calls it in worker processes.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+
+import msgspec
+from PIL import Image
+from pypdf import PageObject, PdfReader
+
+from .barcode import read_barcode_texts
+from .errors import FormError, UnreadablePdfError, UnsupportedMediaError
+from .fields import aktenzeichen_in, anchors_in, compile_pattern, is_form_text, kvnr_in, md_names_in
+from .images import IMAGE_FORMATS, load_images
+from .ocr import ocr_page
+from .pdftext import PDF_ERRORS
+from .render import render_page
+
+__all__ = ["SOURCES", "FormLimits", "FormReading", "read_form"]
+
+_log = logging.getLogger(__name__)
+
+PDF_MEDIA = "application/pdf"
+SOURCES = ("pdf-text", "barcode", "ocr")
+
+
+class FormReading(msgspec.Struct, frozen=True):
+    """What was read from one PDF or image.
+
+    ``aktenzeichen`` is set only when exactly one distinct value was read and a source
+    vouched for it (``confident``); ``candidates`` lists every distinct value read, so
+    more than one means a conflict.  ``detail`` is a short note, never document text.
+    """
+
+    is_muster86: bool
+    aktenzeichen: str | None
+    source: str | None
+    candidates: tuple[str, ...]
+    confident: bool
+    md_names: tuple[str, ...]
+    kvnr: str | None
+    detail: str
+
+
+class FormLimits(msgspec.Struct, frozen=True):
+    """Resource limits of :func:`read_form`."""
+
+    max_pixels: int = 60_000_000
+    max_pages: int = 2  # pages of a PDF examined (the form is page 1; allow a second)
+    dpi: int = 300  # rendering / scaling target for OCR
+    ocr_timeout_s: float = 20.0  # per page, passed to tesseract
+    ocr: bool = True  # False: text layer and barcode only
+
+
+def _unread(detail: str) -> FormReading:
+    return FormReading(False, None, None, (), False, (), None, detail)
+
+
+class _Acc:
+    """Evidence gathered across sources and pages."""
+
+    def __init__(self) -> None:
+        self.is_form = False
+        self.candidates: list[str] = []
+        self.accepted: dict[str, str] = {}  # value -> first source that vouched for it
+        self.md_names: list[str] = []
+        self.kvnr: str | None = None
+        self.notes: list[str] = []
+
+    def add_values(self, values: tuple[str, ...], source: str, confident: bool) -> None:
+        for v in values:
+            if v not in self.candidates:
+                self.candidates.append(v)
+        if confident and len(values) == 1:
+            self.accepted.setdefault(values[0], source)
+
+    def add_fields(self, text: str) -> None:
+        for name in md_names_in(text):
+            if name not in self.md_names:
+                self.md_names.append(name)
+        if self.kvnr is None:
+            self.kvnr = kvnr_in(text)
+
+    def settled(self) -> bool:
+        """One value, vouched for by a source, and the form recognised."""
+        return self.is_form and len(self.candidates) == 1 and bool(self.accepted)
+
+    def reading(self) -> FormReading:
+        value: str | None = None
+        source: str | None = None
+        if len(self.candidates) == 1 and self.candidates[0] in self.accepted:
+            value = self.candidates[0]
+            source = self.accepted[value]
+        if value is not None:
+            detail = "ok" if self.is_form else "no-anchor"
+        elif len(self.candidates) > 1:
+            detail = "conflict"
+        elif not self.is_form:
+            detail = next((n for n in self.notes if n != "ok"), "no-anchor")
+        elif self.candidates:
+            detail = next((n for n in self.notes if n.startswith("ocr-")), "low-confidence")
+        else:
+            detail = next(
+                (n for n in self.notes if n not in {"ok", "no-anchor"}), "no-value"
+            )
+        return FormReading(
+            is_muster86=self.is_form,
+            aktenzeichen=value,
+            source=source,
+            candidates=tuple(self.candidates),
+            confident=value is not None,
+            md_names=tuple(self.md_names),
+            kvnr=self.kvnr,
+            detail=detail,
+        )
+
+
+def _barcode_values(image: Image.Image, pattern: str) -> tuple[str, ...]:
+    _, alone = compile_pattern(pattern)
+    values: list[str] = []
+    for text in read_barcode_texts(image):
+        # a barcode holds the bare value, sometimes with the printed "##"
+        bare = text.lstrip("#").strip()
+        if alone.fullmatch(bare) and bare not in values:
+            values.append(bare)
+    return tuple(values)
+
+
+class _TextLayer(msgspec.Struct, frozen=True):
+    pages: tuple[str, ...]  # text of each examined page ("" when none)
+    parsed: bool  # pypdf could parse the file at all
+    scanner_ocr: bool  # invisible text over a scan (a scanner's own OCR)
+
+
+_INVISIBLE = re.compile(rb"(?<![0-9.])3\s+Tr\b")
+_SUBSTANTIAL = 200  # non-space characters that make a page a text document
+
+
+def _invisible_text(page: PageObject) -> bool:
+    """Whether the page draws text in render mode 3 (invisible), as OCR'd scans do."""
+    try:
+        contents = page.get_contents()
+        raw = contents.get_data() if contents is not None else b""
+    except PDF_ERRORS:
+        return False
+    return bool(_INVISIBLE.search(raw))
+
+
+def _text_layer(data: bytes, max_pages: int) -> _TextLayer:
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            return _TextLayer((), False, False)
+        pages: list[str] = []
+        scanner_ocr = False
+        for index, page in enumerate(reader.pages):
+            if index >= max_pages:
+                break
+            pages.append(page.extract_text() or "")
+            scanner_ocr = scanner_ocr or _invisible_text(page)
+    except PDF_ERRORS as exc:
+        _log.debug("pdf text layer unreadable: %s", type(exc).__name__)
+        return _TextLayer((), False, False)
+    return _TextLayer(tuple(pages), True, scanner_ocr)
+
+
+def _read_pdf(data: bytes, pattern: str, limits: FormLimits) -> FormReading:
+    acc = _Acc()
+    layer = _text_layer(data, limits.max_pages)
+    text = "\n".join(layer.pages)
+    if text.strip():
+        acc.is_form = is_form_text(anchors_in(text))
+        if acc.is_form:
+            # a scanner's OCR layer may have misread digits: evidence, not a vouching source
+            acc.add_values(aktenzeichen_in(text, pattern), "pdf-text", not layer.scanner_ocr)
+            acc.add_fields(text)
+        else:
+            acc.notes.append("no-anchor")
+
+    rendered = False
+    for index in range(max(1, limits.max_pages)):
+        try:
+            page = render_page(data, index, dpi=limits.dpi, max_pixels=limits.max_pixels)
+        except UnreadablePdfError:
+            break
+        except FormError as exc:  # too many pixels
+            acc.notes.append(exc.detail)
+            break
+        if page is None:
+            break
+        rendered = True
+        # barcodes are cheap on a rendered page and catch a conflicting text layer
+        acc.add_values(_barcode_values(page, pattern), "barcode", True)
+        if acc.settled():
+            break
+        page_text = layer.pages[index] if index < len(layer.pages) else ""
+        born_digital = len("".join(page_text.split())) >= _SUBSTANTIAL
+        if limits.ocr and not (born_digital and not layer.scanner_ocr and not acc.is_form):
+            _ocr_into(acc, page, float(limits.dpi), pattern, limits)
+        if acc.is_form:
+            break
+    if not rendered and not layer.parsed:
+        return _unread("unreadable-pdf")
+    return acc.reading()
+
+
+def _ocr_into(
+    acc: _Acc, page: Image.Image, dpi: float | None, pattern: str, limits: FormLimits
+) -> None:
+    if acc.settled():
+        return
+    try:
+        result = ocr_page(page, pattern, dpi=dpi, timeout_s=limits.ocr_timeout_s)
+    except FormError as exc:
+        acc.notes.append(exc.detail)
+        return
+    acc.notes.append(result.detail)
+    if not result.is_form:
+        return
+    acc.is_form = True
+    for v in result.candidates:
+        if v not in acc.candidates:
+            acc.candidates.append(v)
+    if result.confirmed is not None:
+        acc.accepted.setdefault(result.confirmed, "ocr")
+    for name in result.md_names:
+        if name not in acc.md_names:
+            acc.md_names.append(name)
+    if acc.kvnr is None:
+        acc.kvnr = result.kvnr
+
+
+def _read_image(data: bytes, media: str, pattern: str, limits: FormLimits) -> FormReading:
+    pages = load_images(data, media, max_pixels=limits.max_pixels, max_pages=limits.max_pages)
+    acc = _Acc()
+    for scan in pages:
+        acc.add_values(_barcode_values(scan.image, pattern), "barcode", True)
+        if limits.ocr:
+            _ocr_into(acc, scan.image, scan.dpi, pattern, limits)
+        if acc.is_form:
+            break
+    return acc.reading()
+
+
+def read_form(
+    data: bytes,
+    media: str,
+    *,
+    pattern: str = r"[0-9]{18}",
+    limits: FormLimits = FormLimits(),  # noqa: B008  (frozen, immutable default)
+) -> FormReading:
+    """Read the Muster 86 fields from ``data`` (a PDF, JPEG, PNG or TIFF).
+
+    ``media`` is the content type: ``application/pdf``, ``image/jpeg``, ``image/png`` or
+    ``image/tiff``.  ``pattern`` is the MD's Aktenzeichen regex.  Never raises on bad
+    input: damaged data gives ``is_muster86=False`` with a ``detail`` such as
+    ``unreadable-pdf``, ``unreadable-image``, ``too-many-pixels`` or
+    ``unsupported-media``.  An invalid ``pattern`` (a configuration error) raises
+    :class:`re.error`.
+
+    Without OCR (``limits.ocr=False``) an image-only page cannot show its anchor words:
+    a barcode value is still returned, with ``is_muster86=False`` and detail ``no-anchor``.
+    """
+    compile_pattern(pattern)  # configuration errors surface here, not as "unreadable"
+    kind = media.lower().split(";")[0].strip()
+    try:
+        if kind == PDF_MEDIA:
+            return _read_pdf(data, pattern, limits)
+        if kind in IMAGE_FORMATS:
+            return _read_image(data, kind, pattern, limits)
+        raise UnsupportedMediaError
+    except FormError as exc:
+        return _unread(exc.detail)
+    except Exception as exc:
+        # last resort: third-party parsers raise arbitrary types on hostile input, and no
+        # attachment may crash the router's worker; only the type is logged
+        _log.warning("muster86 reader failed: %s", type(exc).__name__)
+        return _unread("reader-error")
