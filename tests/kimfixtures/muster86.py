@@ -73,6 +73,7 @@ def _text_pdf(
     insured_name: str,
     birth_date: str,
     barcode: bool,
+    barcode_value: str | None = None,
 ) -> bytes:
     pdf = FPDF(format="A4", unit="mm")
     pdf.set_creation_date(_FIXED_DATE)
@@ -112,7 +113,7 @@ def _text_pdf(
     # a plain sans bold (no dotted/slashed zero), as the Krankenkassen print it
     text(115, 49, f"##{aktenzeichen}", 15, "B")
     if barcode:
-        img = _barcode_image(aktenzeichen)
+        img = _barcode_image(barcode_value or aktenzeichen)
         # ~0.33 mm per module: readable at 150 dpi and above
         w_mm = img.width * 0.33
         pdf.image(img, x=115, y=53, w=min(w_mm, 78), h=14)
@@ -197,14 +198,19 @@ def muster86_pdf(
     birth_date: str = "01.02.1970",
     barcode: bool = False,
     text_layer: bool = True,
+    barcode_value: str | None = None,
 ) -> bytes:
     """One-page A4 Muster 86 as PDF bytes.
 
     ``barcode`` adds a Code128 of ``aktenzeichen`` under the printed ``##`` value;
     ``text_layer=False`` renders the page at 300 dpi and returns a PDF holding only that
-    bitmap (what a scanner without OCR produces).
+    bitmap (what a scanner without OCR produces).  ``barcode_value`` puts another value
+    than the printed one into the barcode (a conflict the reader must report).
     """
-    data = _text_pdf(aktenzeichen, md, kvnr, insured_name, birth_date, barcode)
+    data = _text_pdf(
+        aktenzeichen, md, kvnr, insured_name, birth_date, barcode or barcode_value is not None,
+        barcode_value,
+    )
     if text_layer:
         return data
     return _image_pdf(_render_gray(data, 300), 300, png=True)
