@@ -8,9 +8,9 @@ import pytest
 from fpdf import FPDF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kimfixtures.muster86 import muster86_pdf, muster86_scan
 from PIL import Image
 
-from kimfixtures.muster86 import muster86_pdf, muster86_scan
 from kimmail.muster86 import (
     FormLimits,
     FormReading,
@@ -189,7 +189,7 @@ def test_pixel_limit_is_a_parameter() -> None:
 
 
 def test_invalid_pattern_is_a_configuration_error() -> None:
-    with pytest.raises(Exception, match="unterminated|missing|unbalanced"):
+    with pytest.raises(Exception, match=r"unterminated|missing|unbalanced"):
         read_form(muster86_pdf(), PDF, pattern="([0-9]")
 
 
