@@ -421,7 +421,12 @@ def _clean_line(crop: Image.Image) -> Image.Image:
     h, w = ink.shape
     # an unbroken run over most of the crop is a stroke of the frame, not a character
     ink[_longest_runs(ink) > 0.6 * w, :] = False
-    ink[:, _longest_runs(ink.T) > 0.6 * h] = False
+    # a vertical stroke of the frame crosses the whole crop near its ends; the strokes of
+    # the digits in a tight crop are nearly as tall, so look only at the outer columns
+    edge = max(1, w // 8)
+    tall = _longest_runs(ink.T) >= 0.9 * h
+    tall[edge : w - edge] = False
+    ink[:, tall] = False
     rows = ink.sum(axis=1)
     on = rows > max(2, int(0.01 * w))
     best: tuple[int, int, int] | None = None  # (ink, start, end) of the densest band
