@@ -12,9 +12,12 @@ Pipeline (facts measured on these machines, see the KIM domain notes):
    180 on sparse pages); every orientation is tried in turn until the anchor words are read;
 5. a full pass ``--psm 11`` (``--psm 6`` as fallback) gives anchors, address block, KVNR
    and the ``##`` Aktenzeichen;
-6. a digit-only pass (``tessedit_char_whitelist=0123456789#``) on the grey crop around the
-   value (or below the anchor) confirms it.  A value is *confident* only when two passes
-   read it and no pass read another value: a misread must end in quarantine.
+6. a digit-only pass (``tessedit_char_whitelist=0123456789#``, ``--psm 7``, 1.5x) on a
+   tight crop of the ``##`` number, the frame of its box removed (or on the area below the
+   anchor when the full pass found no number) confirms it; when the two differ or only
+   one read a value, a third pass at 2x without the whitelist.  A value is *confident*
+   only when two passes read it and no pass read another value: a misread must end in
+   quarantine, never in another case.
 
 Tesseract runs as a subprocess; ``OMP_THREAD_LIMIT=1`` is set in ``os.environ`` when
 unset because OpenMP threads made it ~10x slower on two shared cores.

@@ -105,7 +105,9 @@ class _Acc:
         if value is not None:
             detail = "ok" if self.is_form else "no-anchor"
         elif len(self.candidates) > 1:
-            detail = "conflict"
+            # OCR passes that disagree among themselves are a misread, not two documents
+            only_ocr = not any(v in self.accepted for v in self.candidates)
+            detail = "ocr-disagree" if only_ocr and "ocr-disagree" in self.notes else "conflict"
         elif not self.is_form:
             detail = next((n for n in self.notes if n != "ok"), "no-anchor")
         elif self.candidates:
