@@ -524,15 +524,17 @@ def ocr_page(
     *,
     dpi: float | None = None,
     timeout_s: float = 20.0,
+    target_dpi: int = TARGET_DPI,
 ) -> OcrReading:
     """Read one page image (any orientation, skewed a few degrees, noisy, 150–600 dpi).
 
-    Raises :class:`OcrError` when tesseract is missing, fails or the page takes longer
-    than ``timeout_s`` in total.
+    ``dpi`` is the page's resolution (None: estimated from A4); it is scaled to
+    ``target_dpi``.  Raises :class:`OcrError` when tesseract is missing, fails or the
+    page takes longer than ``timeout_s`` in total.
     """
     _ensure_thread_limit()
     deadline = _Deadline(timeout_s)
-    prepared = _Page(prepare(page, dpi))
+    prepared = _Page(prepare(page, dpi, target_dpi))
     order = _rotation_order(prepared, deadline)
 
     chosen: tuple[int, Image.Image, list[_Word], str] | None = None

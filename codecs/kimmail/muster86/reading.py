@@ -223,7 +223,9 @@ def _ocr_into(
     if acc.settled():
         return
     try:
-        result = ocr_page(page, pattern, dpi=dpi, timeout_s=limits.ocr_timeout_s)
+        result = ocr_page(
+            page, pattern, dpi=dpi, timeout_s=limits.ocr_timeout_s, target_dpi=limits.dpi
+        )
     except FormError as exc:
         acc.notes.append(exc.detail)
         return
