@@ -180,9 +180,11 @@ def _text_layer(data: bytes, max_pages: int) -> _TextLayer:
 def _read_pdf(data: bytes, pattern: str, limits: FormLimits) -> FormReading:
     acc = _Acc()
     layer = _text_layer(data, limits.max_pages)
-    text = "\n".join(layer.pages)
+    # fields come from the form's own page: a letter behind it may name another MD
+    form_pages = [t for t in layer.pages if is_form_text(anchors_in(t))]
+    text = "\n".join(form_pages or layer.pages)
     if text.strip():
-        acc.is_form = is_form_text(anchors_in(text))
+        acc.is_form = bool(form_pages) or is_form_text(anchors_in(text))
         if acc.is_form:
             # a scanner's OCR layer may have misread digits: evidence, not a vouching source
             acc.add_values(aktenzeichen_in(text, pattern), "pdf-text", not layer.scanner_ocr)

@@ -276,3 +276,53 @@ def test_kvnr() -> None:
     assert kvnr_in("KV-Nummer A 123456780") == "A123456780"
     assert kvnr_in("KV-Nummer A123456781") is None
     assert kvnr_in("XA123456780") is None
+
+
+# -- page and layer provenance ------------------------------------------------------------
+
+
+def _two_pages(first: bytes, second: bytes) -> bytes:
+    from pypdf import PdfReader, PdfWriter  # noqa: PLC0415
+
+    writer = PdfWriter()
+    for data in (first, second):
+        for page in PdfReader(io.BytesIO(data)).pages:
+            writer.add_page(page)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_md_is_read_from_the_form_page_only() -> None:
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    pdf.text(20, 30, "Kopie an: MD Bayern, Postfach 20 04 53, 80004 Muenchen")
+    r = read_form(_two_pages(muster86_pdf(), bytes(pdf.output())), PDF, limits=NO_OCR)
+    assert r.md_names == ("Sachsen",)
+    assert r.aktenzeichen == AZ
+
+
+def test_invisible_text_layer_is_not_trusted_alone() -> None:
+    # a scanner's OCR layer (text render mode 3) may have misread digits
+    from fpdf.enums import TextMode  # noqa: PLC0415
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=11)
+    pdf.text_mode = TextMode.INVISIBLE
+    lines = [
+        "Weiterleitungsbogen fuer angeforderte Befunde an den MD",
+        "Aktenzeichen Mitteilungsmanagement (MiMa)",
+        f"##{AZ}",
+        "MD Sachsen",
+        "Daten des Versicherten",
+        "Anforderungsdatum",
+    ]
+    for i, line in enumerate(lines):
+        pdf.text(20, 30 + 8 * i, line)
+    r = read_form(bytes(pdf.output()), PDF, limits=NO_OCR)
+    assert r.is_muster86
+    assert r.candidates == (AZ,)
+    assert (r.aktenzeichen, r.confident) == (None, False)
+    assert r.md_names == ("Sachsen",)
