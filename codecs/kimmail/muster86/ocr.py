@@ -74,14 +74,26 @@ def _ensure_thread_limit() -> None:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
-def prepare(image: Image.Image, dpi: float | None, target: int = TARGET_DPI) -> Image.Image:
-    """``image`` as greyscale at ``target`` dpi (estimated from A4 when ``dpi`` is None)."""
+def prepare(
+    image: Image.Image,
+    dpi: float | None,
+    target: int = TARGET_DPI,
+    max_pixels: int = 60_000_000,
+) -> Image.Image:
+    """``image`` as greyscale at ``target`` dpi (estimated from A4 when ``dpi`` is None).
+
+    Never larger than ``max_pixels``: a claimed low dpi on a big image must not make the
+    upscaled copy exhaust memory.
+    """
     gray = image.convert("L")
     if dpi is None:
         # a scan of an A4 page: the long side is 11.69 in
         dpi = max(gray.size) / _A4_LONG_IN
     dpi = min(max(dpi, 50.0), 1200.0)
     factor = target / dpi
+    area = gray.width * gray.height
+    if area * factor * factor > max_pixels:
+        factor = math.sqrt(max_pixels / area)
     if abs(factor - 1.0) > 0.08:
         size = (max(1, round(gray.width * factor)), max(1, round(gray.height * factor)))
         resample = Image.Resampling.LANCZOS if factor < 1 else Image.Resampling.BICUBIC
@@ -525,6 +537,7 @@ def ocr_page(
     dpi: float | None = None,
     timeout_s: float = 20.0,
     target_dpi: int = TARGET_DPI,
+    max_pixels: int = 60_000_000,
 ) -> OcrReading:
     """Read one page image (any orientation, skewed a few degrees, noisy, 150–600 dpi).
 
@@ -534,7 +547,7 @@ def ocr_page(
     """
     _ensure_thread_limit()
     deadline = _Deadline(timeout_s)
-    prepared = _Page(prepare(page, dpi, target_dpi))
+    prepared = _Page(prepare(page, dpi, target_dpi, max_pixels))
     order = _rotation_order(prepared, deadline)
 
     chosen: tuple[int, Image.Image, list[_Word], str] | None = None

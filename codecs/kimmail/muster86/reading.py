@@ -226,7 +226,12 @@ def _ocr_into(
         return
     try:
         result = ocr_page(
-            page, pattern, dpi=dpi, timeout_s=limits.ocr_timeout_s, target_dpi=limits.dpi
+            page,
+            pattern,
+            dpi=dpi,
+            timeout_s=limits.ocr_timeout_s,
+            target_dpi=limits.dpi,
+            max_pixels=limits.max_pixels,
         )
     except FormError as exc:
         acc.notes.append(exc.detail)
