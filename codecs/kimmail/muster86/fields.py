@@ -55,7 +55,7 @@ _ANCHORS: dict[str, int] = {
     "leistungsbereich": 3,
 }
 # one of these must be present: the words no letter or report carries in its own right
-_STRONG = frozenset({"weiterleitungsbogen", "mitteilungsmanagement", "mittelungsmanagement"})
+_STRONG = frozenset({"weiterleitungsbogen", "mitteilungsmanagement"})
 _MIN_ANCHORS = 3
 
 # canonical region names of the 15 Medizinische Dienste -> OCR-tolerant spelling; longer
@@ -150,6 +150,9 @@ def anchors_in(text: str) -> frozenset[str]:
             ):
                 found.add(anchor)
                 break
+    if "mittelungsmanagement" in found:  # one anchor, two spellings
+        found.discard("mittelungsmanagement")
+        found.add("mitteilungsmanagement")
     return frozenset(found)
 
 

@@ -326,3 +326,22 @@ def test_invisible_text_layer_is_not_trusted_alone() -> None:
     assert r.candidates == (AZ,)
     assert (r.aktenzeichen, r.confident) == (None, False)
     assert r.md_names == ("Sachsen",)
+
+
+def test_docstring_examples() -> None:
+    import doctest  # noqa: PLC0415
+
+    from kimmail.muster86 import fields  # noqa: PLC0415
+
+    assert doctest.testmod(fields).failed == 0
+
+
+def test_seed_spelling_of_the_niedersachsen_print() -> None:
+    # the MD Niedersachsen example in seed 000 prints "Mittelungsmanagement (MIMa)"
+    text = (
+        "Weiterleitungsbogen für angeforderte Befunde an den MD 86\n"
+        "Aktenzeichen Mittelungsmanagement (MIMa)\nMedizinischer Dienst Niedersachsen\n"
+        "MIMA\n30517 Hannover\nDaten des Versicherten\nAnforderungsdatum"
+    )
+    assert is_form_text(anchors_in(text))
+    assert md_names_in(text) == ("Niedersachsen",)

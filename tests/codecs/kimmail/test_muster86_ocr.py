@@ -81,3 +81,11 @@ def test_ocr_timeout_is_a_detail_not_an_exception() -> None:
 def test_thread_limit_is_set_for_tesseract() -> None:
     read_form(muster86_scan(AZ, dpi=150), "image/jpeg", limits=FormLimits(ocr_timeout_s=0.3))
     assert os.environ.get("OMP_THREAD_LIMIT")
+
+
+def test_low_resolution_scan_never_names_another_md() -> None:
+    # "Sachsen-Anhalt" read badly must not become "Sachsen" (kim.md: wrong-MD rule)
+    data = muster86_scan(AZ, md="Sachsen-Anhalt", dpi=150, noise=0.8, rotation=90, skew=2.0)
+    r = read_form(data, "image/jpeg")
+    assert r.md_names in {("Sachsen-Anhalt",), ()}
+    assert r.aktenzeichen in {AZ, None}
