@@ -63,6 +63,10 @@ DEFAULT_CONFIG = KimConfig()
 # A text layer with at least this much text is not a bare scan: without an anchor word it
 # is not read by OCR (OCR of a form costs seconds per page).
 _MIN_TEXT = 20
+# Reader details that mean "could not look at it": the part may hide a form, so it is
+# unreadable (KIM26) rather than a plain document.
+_UNREADABLE = frozenset({"unreadable-pdf", "unreadable-image", "too-many-pixels",
+                         "reader-error", "ocr-failed"})
 
 
 class FormReader(Protocol):
@@ -121,10 +125,20 @@ def _safe_text(text_layer: TextLayer, data: bytes) -> str | None:
 def _read(
     reader: FormReader, data: bytes, media: str, config: KimConfig, limits: FormLimits
 ) -> FormReading | None:
+    """The reading, or None when the part could not be examined (KIM26)."""
     try:
-        return reader(data, media, pattern=config.md.aktenzeichen_pattern, limits=limits)
+        reading = reader(data, media, pattern=config.md.aktenzeichen_pattern, limits=limits)
+        if not reading.is_muster86 and reading.candidates and not limits.ocr:
+            # A value (e.g. a barcode) on a page whose text names no form: look again
+            # with OCR before calling it a plain document.
+            reading = reader(
+                data, media, pattern=config.md.aktenzeichen_pattern, limits=config.form
+            )
     except Exception:
         return None
+    if not reading.is_muster86 and reading.detail in _UNREADABLE:
+        return None
+    return reading
 
 
 def _classify(

@@ -18,11 +18,14 @@ import datetime as _dt
 import functools
 import hashlib
 import io
+import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import format_datetime
 
 from fpdf import FPDF
+
+from kimmail.muster86 import FormLimits, FormReading
 
 from .muster86 import muster86_pdf
 
@@ -37,9 +40,12 @@ __all__ = [
     "broken_mime_mail",
     "cda_xml",
     "client_module_notice",
+    "fake_form",
+    "fake_reader",
     "huge_mail",
     "kim_mail",
     "many_parts_mail",
+    "no_text",
     "signature_report_pdf",
     "text_pdf",
     "truncated_pdf_mail",
@@ -60,6 +66,76 @@ _FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 def _default_form(kvnr: str) -> bytes:
     # Drawing the form costs ~50 ms; the bytes are immutable, so share them.
     return muster86_pdf(kvnr=kvnr)
+
+
+# -- a fake, fast form reader -------------------------------------------------------------
+# It answers from a marker in the bytes, ``FAKE-M86|<akz>|<md>|<kvnr>|<source>|<0/1>``, so
+# tests can draw readings the generator cannot (unconfident, OCR source) without OCR.
+
+_NO_LIMITS = FormLimits()
+_MARKER = re.compile(rb"FAKE-M86\|([0-9]*)\|([^|]*)\|([A-Z0-9]*)\|([a-z-]*)\|([01])")
+
+
+def fake_form(
+    aktenzeichen: str = "400000000482041289",
+    *,
+    md: str = "Sachsen",
+    kvnr: str = "A123456780",
+    source: str = "pdf-text",
+    confident: bool = True,
+) -> bytes:
+    """A tiny complete PDF carrying the fake reader's marker."""
+    marker = f"FAKE-M86|{aktenzeichen}|{md}|{kvnr}|{source}|{int(confident)}"
+    return _tiny_pdf(marker)
+
+
+def _tiny_pdf(comment: str) -> bytes:
+    # A one-page PDF that pypdf opens; the marker sits in a comment line.
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>",
+    ]
+    out = bytearray(b"%PDF-1.4\n%" + comment.encode() + b"\n")
+    offsets = []
+    for i, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def fake_reader(
+    data: bytes, media: str, *, pattern: str = r"[0-9]{18}", limits: FormLimits = _NO_LIMITS
+) -> FormReading:
+    """Answers from the marker of :func:`fake_form`; anything else is no form."""
+    m = _MARKER.search(data)
+    if m is None:
+        return FormReading(
+            is_muster86=False, aktenzeichen=None, source=None, candidates=(), confident=False,
+            md_names=(), kvnr=None, detail="no marker",
+        )
+    akz, md, kvnr, source, conf = (g.decode() for g in m.groups())
+    confident = conf == "1" and bool(akz)
+    return FormReading(
+        is_muster86=True,
+        aktenzeichen=akz if confident else None,
+        source=source or None,
+        candidates=(akz,) if akz else (),
+        confident=confident,
+        md_names=(md,) if md else (),
+        kvnr=kvnr or None,
+        detail="fake",
+    )
+
+
+def no_text(data: bytes) -> str | None:
+    """A text layer that never finds text (every PDF looks like a scan)."""
+    return None
 
 
 def text_pdf(lines: list[str]) -> bytes:

@@ -5,10 +5,9 @@ A fake reader keeps each example cheap (no OCR); derandomized, so runs are repro
 
 from __future__ import annotations
 
-from conftest import fake_form, fake_reader
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from kimfixtures.mails import cda_xml, kim_mail
+from kimfixtures.mails import cda_xml, fake_form, fake_reader, kim_mail
 
 from kimmail import KimConfig, KimLimits, MailVerdict, analyse
 

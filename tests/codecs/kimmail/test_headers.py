@@ -6,8 +6,7 @@ import hashlib
 from collections.abc import Callable
 
 import pytest
-from conftest import fake_form
-from kimfixtures.mails import client_module_notice, kim_mail, many_parts_mail
+from kimfixtures.mails import client_module_notice, fake_form, kim_mail, many_parts_mail
 
 from kimmail import MailVerdict, looks_like_mail
 from kimmail.config import KimConfig, MdConfig

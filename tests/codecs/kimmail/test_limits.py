@@ -6,12 +6,12 @@ import io
 import time
 from collections.abc import Callable
 
-from conftest import fake_form
 from kimfixtures.mails import (
     MD_ADDRESS,
     SENDER,
     billion_laughs_cda,
     broken_mime_mail,
+    fake_form,
     huge_mail,
     kim_mail,
     many_parts_mail,

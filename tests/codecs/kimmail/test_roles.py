@@ -5,8 +5,15 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 
-from conftest import fake_form, fake_reader, no_text
-from kimfixtures.mails import befundbericht_pdf, cda_xml, kim_mail, signature_report_pdf
+from kimfixtures.mails import (
+    befundbericht_pdf,
+    cda_xml,
+    fake_form,
+    fake_reader,
+    kim_mail,
+    no_text,
+    signature_report_pdf,
+)
 from kimfixtures.muster86 import muster86_pdf
 from PIL import Image
 
@@ -148,3 +155,35 @@ def test_scan_like_pdf_gets_ocr() -> None:
 
     analyse(kim_mail(muster86=fake_form(), earztbrief=False), reader=spy, text_layer=no_text)
     assert seen == [True, True]
+
+
+def test_reader_that_cannot_look_gives_kim26() -> None:
+    def blind(data: bytes, media: str, *, pattern: str = r"[0-9]{18}",
+              limits: FormLimits = DEFAULT_LIMITS) -> FormReading:
+        if media == "image/jpeg":
+            return FormReading(False, None, None, (), False, (), None, "too-many-pixels")
+        return fake_reader(data, media, pattern=pattern, limits=limits)
+
+    raw = kim_mail(muster86=fake_form(), documents=[("big.jpg", _jpeg(), "image/jpeg")])
+    v = analyse(raw, reader=blind)
+    assert "KIM26" in codes(v)
+
+
+def test_value_without_anchor_is_read_again_with_ocr() -> None:
+    seen: list[bool] = []
+
+    def barcode_only(data: bytes, media: str, *, pattern: str = r"[0-9]{18}",
+                     limits: FormLimits = DEFAULT_LIMITS) -> FormReading:
+        seen.append(limits.ocr)
+        if b"Befundbericht" not in data and fake_reader(data, media).is_muster86:
+            return fake_reader(data, media)
+        if not limits.ocr:  # the barcode is there, the anchor words are not (yet)
+            return FormReading(False, None, None, ("400000000482041297",), False, (), None,
+                               "no-anchor")
+        return FormReading(True, "400000000482041297", "barcode", ("400000000482041297",),
+                           True, ("Sachsen",), None, "ok")
+
+    raw = kim_mail(muster86=fake_form(), earztbrief=False)
+    v = analyse(raw, reader=barcode_only)
+    assert seen == [True, False, True]
+    assert "KIM10" in codes(v)

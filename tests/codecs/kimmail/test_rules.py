@@ -11,8 +11,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
-from conftest import fake_form
-from kimfixtures.mails import KVNR, KVNR_2, befundbericht_pdf, cda_xml, kim_mail
+from kimfixtures.mails import KVNR, KVNR_2, befundbericht_pdf, cda_xml, fake_form, kim_mail
 from kimfixtures.muster86 import muster86_pdf
 
 import kimmail
