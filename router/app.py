@@ -164,13 +164,14 @@ async def _serve(config: Config, bootstrap: str, stop: asyncio.Event) -> int:
         for name, topics, group, _ in lanes:
             log.info("routing %s: %s (mode %s, group %s) on %s", name, ", ".join(topics),
                      config.mode, group, bootstrap)
-        results = await asyncio.gather(
-            *(run_loop(source, sink, pipeline, stop, batch_max=batch_max,
-                       poll_timeout_ms=config.poll_timeout_ms, observer=observer,
-                       stop_grace=config.stop_grace)
-              for (_, _, _, batch_max), source, sink in zip(lanes, sources, sinks,
-                                                            strict=True)),
-            return_exceptions=True)
+        loops = [run_loop(source, sink, pipeline, stop, batch_max=batch_max,
+                          poll_timeout_ms=config.poll_timeout_ms, observer=observer,
+                          stop_grace=config.stop_grace)
+                 for (_, _, _, batch_max), source, sink in zip(lanes, sources, sinks,
+                                                               strict=True)]
+        releasing = await _releaser(config, bootstrap, pipeline, stop, observer, sinks)
+        results = await asyncio.gather(*loops, *releasing, return_exceptions=True)
+        results = results[:len(loops)]
         for res in results:
             if isinstance(res, StoppedError):
                 total, clean = total + res.total, False
@@ -203,6 +204,24 @@ async def _serve(config: Config, bootstrap: str, stop: asyncio.Event) -> int:
         log.warning("stopped after %d records; the last batch is uncommitted and will be "
                     "processed again on restart", total)
     return 0
+
+
+async def _releaser(config: Config, bootstrap: str, pipeline: Pipeline, stop: asyncio.Event,
+                    observer: PrometheusObserver, sinks: list[KafkaSink]
+                    ) -> list[Coroutine[Any, Any, int]]:
+    """The releaser of held KIM mails (with its own producer), if KIM is routed here."""
+    kim = pipeline.family_of(config.kim.inbound) if config.kim.enabled else None
+    if kim is None:
+        return []
+    from .families.kim import KimFamily  # noqa: PLC0415 - PDF/OCR libraries only when used
+    from .releaser import run_releaser  # noqa: PLC0415
+
+    assert isinstance(kim, KimFamily)
+    sink = KafkaSink(config, bootstrap)
+    sinks.append(sink)
+    await _or_stop(sink.start(stop), stop)
+    return [run_releaser(kim, pipeline.tables, sink, stop, observer,
+                         grace=config.stop_grace)]
 
 
 def _lanes(config: Config, pipeline: Pipeline) -> list[tuple[str, list[str], str, int]]:

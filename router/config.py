@@ -114,6 +114,8 @@ class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: (the embedded broker rejects InitProducerId); ``on`` fails the start instead.
     idempotence: Literal["auto", "on", "off"] = "auto"
     request_timeout_ms: int = 30000
+    #: Longest time between two polls before the consumer leaves its group.
+    max_poll_interval_ms: int = 300000
 
 
 class TopicsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -152,7 +154,7 @@ class KimSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ``pdf-text``, ``barcode``, ``ocr`` (the Muster 86), ``subject``.
     """
 
-    enabled: bool = False
+    enabled: bool = True
     inbound: str = "kim.inbound"
     quarantine: str = "kim.quarantine"
     unmatched: str = "kim.unmatched"
@@ -167,8 +169,8 @@ class KimSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     integrity_ok: tuple[str, ...] = ("01",)
     #: Worker processes for mail analysis (PDF rendering, OCR); 0 = in the loop (tests).
     workers: int = 2
-    #: Mails per batch: with ``mail_timeout`` it bounds a batch far below
-    #: ``max_poll_interval_ms`` (batch_max / workers * mail_timeout).
+    #: Mails per batch: with ``mail_timeout`` it bounds a batch below the consumer's
+    #: ``max_poll_interval_ms`` (ceil(batch_max / workers) * mail_timeout; checked).
     batch_max: int = 8
     #: Seconds one mail may take in a worker before it is quarantined (KIM27).
     mail_timeout: float = 60.0
@@ -202,6 +204,13 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("batch_max must be >= 1")
         if self.topics.partitions < 1:
             raise ValueError("topics.partitions must be >= 1")
+        kim = self.kim
+        batch_seconds = kim.mail_timeout * -(-kim.batch_max // max(1, kim.workers))
+        if kim.enabled and batch_seconds >= self.kafka.max_poll_interval_ms / 1000:
+            raise ValueError(
+                f"kim: ceil(batch_max / workers) * mail_timeout = {batch_seconds:.0f}s must "
+                f"stay below kafka.max_poll_interval_ms ({self.kafka.max_poll_interval_ms} "
+                "ms), or the consumer leaves its group during a slow batch")
         if self.limits.inline_max_bytes < 1024:
             raise ValueError("limits.inline_max_bytes must be >= 1024")
         bad = sorted(t for t in (*self.routes.values(), *self.kim.cases.values())
@@ -224,7 +233,7 @@ def _keys(cls: type[msgspec.Struct], prefix: tuple[str, ...] = ()) -> dict[str, 
 
 _ENV_KEYS = _keys(Config)
 # Variables of the runtime, not config keys.
-_IGNORED = {"STELLWERK_CONFIG"}
+_IGNORED = {"STELLWERK_CONFIG", "STELLWERK_POP3_PASSWORD"}
 
 
 def _env_value(raw: str, path: tuple[str, ...]) -> Any:

@@ -41,7 +41,7 @@ from .core.ports import Sink, Source, TransientError
 from .core.records import InRecord, OutRecord
 from .metrics import BatchStats, NullObserver, Observer
 
-__all__ = ["StoppedError", "run_loop", "until_stopped"]
+__all__ = ["StoppedError", "deliver", "run_loop", "until_stopped"]
 
 log = logging.getLogger("stellwerk.runner")
 T = TypeVar("T")
@@ -93,7 +93,7 @@ async def _backoff(stop: asyncio.Event, delay: float, what: str) -> None:
         raise StoppedError(f"{what} failing")
 
 
-async def _deliver(sink: Sink, records: list[OutRecord], stop: asyncio.Event,
+async def deliver(sink: Sink, records: list[OutRecord], stop: asyncio.Event,
                    obs: Observer, grace: float, *, insist: bool = False) -> dict[int, str]:
     """Send until every record is acknowledged or refused for good; the refused ones.
 
@@ -172,7 +172,7 @@ async def run_loop(
             origin.extend([j] * len(produced))
             offsets[(rec.topic, rec.partition)] = rec.offset + 1
         try:
-            refused = await _deliver(sink, outputs, stop, obs, stop_grace)
+            refused = await deliver(sink, outputs, stop, obs, stop_grace)
             if refused:
                 outputs = await _divert(sink, pipeline, batch, outputs, origin, refused,
                                         stop, obs, stop_grace)
@@ -206,5 +206,5 @@ async def _divert(sink: Sink, pipeline: Pipeline, batch: list[InRecord],
         log.error("output refused by the broker topic=%s partition=%d offset=%d (%s); "
                   "input record to DLQ", rec.topic, rec.partition, rec.offset, reason)
     dlq = [pipeline.undeliverable(batch[j], reason) for j, reason in sorted(reasons.items())]
-    await _deliver(sink, dlq, stop, obs, grace, insist=True)
+    await deliver(sink, dlq, stop, obs, grace, insist=True)
     return [o for i, o in enumerate(outputs) if i not in refused] + dlq

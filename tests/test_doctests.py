@@ -1,4 +1,4 @@
-"""The examples in the docstrings of sgb301 and router run and hold."""
+"""The examples in the docstrings of sgb301, kimmail and router run and hold."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ import pkgutil
 
 import pytest
 
+import kimmail
 import router
 import sgb301
 
 
 def _modules() -> list[str]:
     names = []
-    for pkg in (sgb301, router):
+    for pkg in (sgb301, kimmail, router):
         names.append(pkg.__name__)
         names += [m.name for m in pkgutil.walk_packages(pkg.__path__, pkg.__name__ + ".")
                   if not m.name.endswith(".__main__")]

@@ -31,7 +31,7 @@ class OutRecord(msgspec.Struct, frozen=True):
 
     topic: str
     key: bytes | None
-    value: bytes
+    value: bytes | None
     headers: tuple[Header, ...]
     kind: str
     mtype: str = ""

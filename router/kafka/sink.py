@@ -20,7 +20,7 @@ __all__ = ["KafkaSink", "estimate_size"]
 log = logging.getLogger("stellwerk.kafka")
 
 
-def estimate_size(key: bytes | None, value: bytes, headers: tuple[tuple[str, bytes], ...]
+def estimate_size(key: bytes | None, value: bytes | None, headers: tuple[tuple[str, bytes], ...]
                   ) -> int:
     """Bytes of the record alone in a batch, as Kafka counts it for size limits."""
     return int(DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, list(headers)))

@@ -51,6 +51,7 @@ class KafkaSource:
             auto_offset_reset="earliest",
             # Default 500 ms: with a quiet topic every batch would wait that long.
             fetch_max_wait_ms=100,
+            max_poll_interval_ms=config.kafka.max_poll_interval_ms,
             max_partition_fetch_bytes=MAX_RECORD_BYTES,
             fetch_max_bytes=4 * MAX_RECORD_BYTES,
         )
