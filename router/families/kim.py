@@ -303,8 +303,17 @@ class KimFamily:
         pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
-        """Stop the worker pool (at shutdown)."""
-        self._kill_pool()
+        """Stop the worker pool (at shutdown); workers still busy are killed."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.join(timeout=2.0)
+            if proc.is_alive():
+                proc.kill()
+        # Joins the pool's management thread: nothing left for the interpreter's exit hook.
+        pool.shutdown(wait=True)
 
     # ---- routing ----------------------------------------------------------------------
     def route(self, rec: InRecord, analysis: Any, tables: Tables) -> list[OutRecord]:

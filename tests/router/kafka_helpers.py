@@ -224,11 +224,14 @@ class TopicReader:
 
     async def _partitions(self) -> list[TopicPartition]:
         assert self._consumer is not None
-        existing = await self._consumer.topics()  # refreshes metadata of all topics
+        # ``consumer.topics()`` fetches fresh metadata but does not store it: the
+        # consumer's own cluster view would never learn topics created after the start.
+        cluster = await self._consumer._client.fetch_all_metadata()
+        existing = cluster.topics()
         tps: list[TopicPartition] = []
         for t in self.topics:
             if t in existing:
-                parts = self._consumer.partitions_for_topic(t) or set()
+                parts = cluster.partitions_for_topic(t) or set()
                 tps.extend(TopicPartition(t, p) for p in sorted(parts))
         return tps
 
