@@ -27,10 +27,11 @@ _FORMATS = zxingcpp.BarcodeFormats(
 )
 
 
-def read_barcode_texts(image: Image.Image) -> list[str]:
-    """Texts of every valid barcode found on ``image`` (any orientation), in reading order."""
+def read_barcode_texts(image: Image.Image, *, rotated: bool = True) -> list[str]:
+    """Texts of every valid barcode found on ``image``, in reading order; in any
+    orientation, or (``rotated=False``, a born-digital page: 2.5x faster) upright only."""
     try:
-        found = zxingcpp.read_barcodes(image, formats=_FORMATS, try_rotate=True)
+        found = zxingcpp.read_barcodes(image, formats=_FORMATS, try_rotate=rotated)
     except (ValueError, RuntimeError, TypeError):
         # zxing-cpp rejects odd image modes/sizes with these; no barcode then
         return []

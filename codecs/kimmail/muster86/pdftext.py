@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
+import re
 import struct
 import zlib
 
-from pypdf import PdfReader
+import msgspec
+from pypdf import PageObject, PdfReader
 from pypdf.errors import PyPdfError
 
-__all__ = ["PDF_ERRORS", "pdf_text"]
+__all__ = ["PDF_ERRORS", "PdfTextLayer", "pdf_text", "text_layer"]
 
 # what pypdf raises on truncated, damaged or hostile PDFs besides its own errors: its
 # parser indexes, unpacks and decodes raw bytes and lets those errors through
@@ -36,24 +39,54 @@ PDF_ERRORS: tuple[type[BaseException], ...] = (
 _log = logging.getLogger(__name__)
 
 
+class PdfTextLayer(msgspec.Struct, frozen=True):
+    """What the text layer of a PDF says, page by page."""
+
+    pages: tuple[str, ...]  # text of each examined page ("" when none)
+    parsed: bool  # pypdf could parse the file at all
+    scanner_ocr: bool  # invisible text over a scan (a scanner's own OCR)
+
+
+_INVISIBLE = re.compile(rb"(?<![0-9.])3\s+Tr\b")
+
+
+def _invisible_text(page: PageObject) -> bool:
+    """Whether the page draws text in render mode 3 (invisible), as OCR'd scans do."""
+    try:
+        contents = page.get_contents()
+        raw = contents.get_data() if contents is not None else b""
+    except PDF_ERRORS:
+        return False
+    return bool(_INVISIBLE.search(raw))
+
+
+# Classifying a part and reading it as a form both need its text layer: parse once.
+@functools.lru_cache(maxsize=8)
+def text_layer(data: bytes, max_pages: int = 2) -> PdfTextLayer:
+    """The text layer of the first ``max_pages`` pages; never raises on bad input."""
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted and not reader.decrypt(""):
+            return PdfTextLayer((), False, False)
+        pages: list[str] = []
+        scanner_ocr = False
+        for index, page in enumerate(reader.pages):
+            if index >= max_pages:
+                break
+            pages.append(page.extract_text() or "")
+            scanner_ocr = scanner_ocr or _invisible_text(page)
+    except PDF_ERRORS as exc:
+        # the exception type only: messages of parsers may quote document bytes
+        _log.debug("pdf text layer unreadable: %s", type(exc).__name__)
+        return PdfTextLayer((), False, False)
+    return PdfTextLayer(tuple(pages), True, scanner_ocr)
+
+
 def pdf_text(data: bytes, max_pages: int = 2) -> str | None:
     """Text layer of the first ``max_pages`` pages joined by newlines.
 
     Returns None when the PDF cannot be parsed, is encrypted with a password, or has no
     text at all (e.g. a scan without OCR).  Never raises on bad input.
     """
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            return None
-        parts: list[str] = []
-        for index, page in enumerate(reader.pages):
-            if index >= max_pages:
-                break
-            parts.append(page.extract_text() or "")
-    except PDF_ERRORS as exc:
-        # the exception type only: messages of parsers may quote document bytes
-        _log.debug("pdf text layer unreadable: %s", type(exc).__name__)
-        return None
-    text = "\n".join(parts)
+    text = "\n".join(text_layer(bytes(data), max_pages).pages)
     return text if text.strip() else None

@@ -11,20 +11,17 @@ process.  The router calls it in worker processes.
 
 from __future__ import annotations
 
-import io
 import logging
-import re
 
 import msgspec
 from PIL import Image
-from pypdf import PageObject, PdfReader
 
 from .barcode import read_barcode_texts
 from .errors import FormError, UnreadablePdfError, UnsupportedMediaError
 from .fields import aktenzeichen_in, anchors_in, compile_pattern, is_form_text, kvnr_in, md_names_in
 from .images import IMAGE_FORMATS, load_images
 from .ocr import ocr_page
-from .pdftext import PDF_ERRORS
+from .pdftext import text_layer
 from .render import render_page
 
 __all__ = ["SOURCES", "FormLimits", "FormReading", "read_form"]
@@ -128,10 +125,11 @@ class _Acc:
         )
 
 
-def _barcode_values(image: Image.Image, pattern: str) -> tuple[str, ...]:
+def _barcode_values(image: Image.Image, pattern: str, *, rotated: bool = True
+                    ) -> tuple[str, ...]:
     _, alone = compile_pattern(pattern)
     values: list[str] = []
-    for text in read_barcode_texts(image):
+    for text in read_barcode_texts(image, rotated=rotated):
         # a barcode holds the bare value, sometimes with the printed "##"
         bare = text.lstrip("#").strip()
         if alone.fullmatch(bare) and bare not in values:
@@ -139,47 +137,15 @@ def _barcode_values(image: Image.Image, pattern: str) -> tuple[str, ...]:
     return tuple(values)
 
 
-class _TextLayer(msgspec.Struct, frozen=True):
-    pages: tuple[str, ...]  # text of each examined page ("" when none)
-    parsed: bool  # pypdf could parse the file at all
-    scanner_ocr: bool  # invisible text over a scan (a scanner's own OCR)
-
-
-_INVISIBLE = re.compile(rb"(?<![0-9.])3\s+Tr\b")
 _SUBSTANTIAL = 200  # non-space characters that make a page a text document
-
-
-def _invisible_text(page: PageObject) -> bool:
-    """Whether the page draws text in render mode 3 (invisible), as OCR'd scans do."""
-    try:
-        contents = page.get_contents()
-        raw = contents.get_data() if contents is not None else b""
-    except PDF_ERRORS:
-        return False
-    return bool(_INVISIBLE.search(raw))
-
-
-def _text_layer(data: bytes, max_pages: int) -> _TextLayer:
-    try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            return _TextLayer((), False, False)
-        pages: list[str] = []
-        scanner_ocr = False
-        for index, page in enumerate(reader.pages):
-            if index >= max_pages:
-                break
-            pages.append(page.extract_text() or "")
-            scanner_ocr = scanner_ocr or _invisible_text(page)
-    except PDF_ERRORS as exc:
-        _log.debug("pdf text layer unreadable: %s", type(exc).__name__)
-        return _TextLayer((), False, False)
-    return _TextLayer(tuple(pages), True, scanner_ocr)
+_SOME_TEXT = 20  # non-space characters of a page that was not only scanned
+# Enough for the barcode check of a born-digital form: 1/4 of the pixels of 300 dpi.
+_BARCODE_DPI = 150
 
 
 def _read_pdf(data: bytes, pattern: str, limits: FormLimits) -> FormReading:
     acc = _Acc()
-    layer = _text_layer(data, limits.max_pages)
+    layer = text_layer(bytes(data), limits.max_pages)
     # fields come from the form's own page: a letter behind it may name another MD
     form_pages = [t for t in layer.pages if is_form_text(anchors_in(t))]
     text = "\n".join(form_pages or layer.pages)
@@ -194,8 +160,19 @@ def _read_pdf(data: bytes, pattern: str, limits: FormLimits) -> FormReading:
 
     rendered = False
     for index in range(max(1, limits.max_pages)):
+        page_text = layer.pages[index] if index < len(layer.pages) else ""
+        chars = len("".join(page_text.split())) if not layer.scanner_ocr else 0
+        born_digital = chars >= _SUBSTANTIAL
+        if born_digital and not acc.is_form:
+            # a text document (letter, report): barcodes and OCR are for forms and scans
+            rendered = True
+            continue
+        # Without OCR to follow (a born-digital form, or OCR off) the page is only
+        # searched for barcodes: a coarser page will do, upright if born digital.
+        coarse = born_digital or not limits.ocr
+        dpi = min(limits.dpi, _BARCODE_DPI) if coarse else limits.dpi
         try:
-            page = render_page(data, index, dpi=limits.dpi, max_pixels=limits.max_pixels)
+            page = render_page(data, index, dpi=dpi, max_pixels=limits.max_pixels)
         except UnreadablePdfError:
             break
         except FormError as exc:  # too many pixels
@@ -205,12 +182,19 @@ def _read_pdf(data: bytes, pattern: str, limits: FormLimits) -> FormReading:
             break
         rendered = True
         # barcodes are cheap on a rendered page and catch a conflicting text layer
-        acc.add_values(_barcode_values(page, pattern), "barcode", True)
+        # a page with text of its own is drawn upright; a scan may lie any way
+        acc.add_values(_barcode_values(page, pattern, rotated=chars < _SOME_TEXT), "barcode",
+                       True)
         if acc.settled():
             break
-        page_text = layer.pages[index] if index < len(layer.pages) else ""
-        born_digital = len("".join(page_text.split())) >= _SUBSTANTIAL
-        if limits.ocr and not (born_digital and not layer.scanner_ocr and not acc.is_form):
+        if limits.ocr:
+            if dpi != limits.dpi:
+                try:
+                    page = render_page(data, index, dpi=limits.dpi,
+                                       max_pixels=limits.max_pixels) or page
+                except FormError as exc:
+                    acc.notes.append(exc.detail)
+                    break
             _ocr_into(acc, page, float(limits.dpi), pattern, limits)
         if acc.is_form:
             break
