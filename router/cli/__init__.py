@@ -16,7 +16,7 @@ from sgb301 import MODES, ValidationOptions
 from sgb301.examples import load as load_examples
 
 from ..config import Config, ConfigError, load_config
-from .validate import EXIT_UNREADABLE, reply_files, validate_files
+from .validate import EXIT_UNREADABLE, kim_config_of, reply_files, validate_files
 
 __all__ = ["build_parser", "describe_failure", "main"]
 
@@ -40,11 +40,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="stellwerk", description="Stellwerk: §301 / KIM message router")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    v = sub.add_parser("validate", help="validate §301 interchanges (files or - for stdin)")
+    v = sub.add_parser("validate", help="validate §301 interchanges and KIM mails (files or - "
+                       "for stdin; told apart by content)")
     v.add_argument("paths", nargs="+", metavar="PATH")
-    v.add_argument("--json", action="store_true", help="one JSON object per message per line")
+    v.add_argument("--json", action="store_true",
+                   help="one JSON object per message or mail per line")
     v.add_argument("--mode", choices=MODES, default="uv", help="uv (DGUV rules, default) or gkv")
     v.add_argument("--test", action="store_true", help="sender declares UV test operation")
+    v.add_argument("--config", metavar="FILE", default=None,
+                   help="router config; its kim section (MD, Aktenzeichen pattern, sources, "
+                   "ocr) applies to mails")
 
     r = sub.add_parser("reply", help="print the FEHL/KOUB reply interchange for each file")
     r.add_argument("paths", nargs="+", metavar="PATH")
@@ -145,7 +150,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "validate":
         opts = ValidationOptions(mode=args.mode, test=args.test, now=dt.datetime.now())
         return validate_files(args.paths, as_json=args.json, options=opts, out=sys.stdout,
-                              stdin=sys.stdin.buffer)
+                              stdin=sys.stdin.buffer, kim=kim_config_of(_config(args.config)))
     if args.command == "reply":
         opts = ValidationOptions(mode=args.mode, test=args.test)
         return reply_files(args.paths, options=opts, now=args.now or dt.datetime.now(),
