@@ -106,6 +106,9 @@ class TopicSet:
             "STELLWERK_LIMITS_BLOB_DIR": str(self.blob_dir),
             "STELLWERK_TOPICS_PARTITIONS": str(partitions),
             "STELLWERK_ROUTES": msgspec.json.encode(dict(routes or {})).decode(),
+            # §301 scenarios run without the KIM family: its topics are shared by every
+            # test on the broker and its group would show up in assignment() checks.
+            "STELLWERK_KIM_ENABLED": "false",
         }
         if batch_max is not None:
             env["STELLWERK_BATCH_MAX"] = str(batch_max)
