@@ -20,6 +20,17 @@ __all__ = ["KafkaSink", "estimate_size"]
 log = logging.getLogger("stellwerk.kafka")
 
 
+class _RefusedInitProducerId(logging.Filter):
+    """Drops aiokafka's ERROR line for a refused InitProducerId while ``start`` tries the
+    idempotent producer: the fallback is expected and logged once as a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "InitProducerIdRequest" not in record.getMessage()
+
+
+_SENDER_LOG = logging.getLogger("aiokafka.producer.sender")
+
+
 def estimate_size(key: bytes | None, value: bytes | None, headers: tuple[tuple[str, bytes], ...]
                   ) -> int:
     """Bytes of the record alone in a batch, as Kafka counts it for size limits."""
@@ -65,6 +76,9 @@ class KafkaSink:
         if mode == "off":
             await start_with_retry(self._producer, "producer", stop)
             return
+        quiet = _RefusedInitProducerId()
+        if mode == "auto":
+            _SENDER_LOG.addFilter(quiet)
         try:
             await start_with_retry(self._producer, "producer", stop)
             self.idempotent = True
@@ -77,6 +91,8 @@ class KafkaSink:
             await close_bounded(self._producer.stop(), "producer")
             self._producer = self._make(idempotent=False)
             await start_with_retry(self._producer, "producer", stop)
+        finally:
+            _SENDER_LOG.removeFilter(quiet)
         log.info("producer started (idempotent: %s)", "yes" if self.idempotent else "no")
 
     async def stop(self) -> None:

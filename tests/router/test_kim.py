@@ -59,7 +59,8 @@ class KimTopics:
     def env(self, cases: dict[str, str] | None = None) -> dict[str, str]:
         """Router environment: §301 and KIM topics of this test, static ``cases``."""
         return self.s301.env(
-            STELLWERK_KIM_ENABLED="true", STELLWERK_KIM_INBOUND=self.inbound, STELLWERK_KIM_QUARANTINE=self.quarantine,
+            STELLWERK_KIM_ENABLED="true", STELLWERK_KIM_INBOUND=self.inbound,
+            STELLWERK_KIM_QUARANTINE=self.quarantine,
             STELLWERK_KIM_UNMATCHED=self.unmatched, STELLWERK_KIM_NOTICES=self.notices,
             STELLWERK_KIM_CASES_TOPIC=self.cases,
             STELLWERK_KIM_CASES=msgspec.json.encode(cases or {}).decode())
