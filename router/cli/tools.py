@@ -32,8 +32,9 @@ import orjson
 from sgb301 import scan
 
 from ..app import configure_logging, run_async
+from ..blobstore import BlobError, DirBlobStore
 from ..config import Config
-from ..core.envelope import Envelope, S301Envelope, codec_for
+from ..core.envelope import Envelope, KimEnvelope, S301Envelope, codec_for
 from ..core.headers import ENVELOPE_HEADER, ID_HEADER
 from ..core.records import Header
 from ..kafka import (
@@ -485,6 +486,10 @@ def replay_main(args: argparse.Namespace, config: Config) -> int:
       ``stellwerk-envelope: json|msgpack``: the router re-routes envelopes only from that
       topic (so a producer with access to inbound cannot forge a verdict) and the
       envelope keeps its id;
+    * a KIM envelope (``kim.quarantine``, ``kim.unmatched``) is replaced by the original
+      mail (inline or from the claim-check blob store) and goes to ``kim.inbound`` without
+      key, to be analysed again; tombstones are skipped. Mails held in ``kim.unmatched``
+      and released since are replayed too (same mail id again, never a loss);
     * anything else, and every record of the DLQ (original bytes), goes to the inbound
       topic (``topics.inbound``) without that header and is validated again as an
       interchange (same content, same ids). A ``stellwerk-envelope`` header the original
@@ -527,6 +532,18 @@ def replay_target(config: Config, explicit: str | None, fmt: Format | None) -> s
     if explicit:
         return explicit
     return config.topics.replay if fmt is not None else config.topics.inbound
+
+
+def kim_original(config: Config, value: bytes, fmt: Format) -> bytes | None:
+    """The original mail of a KIM envelope (inline or from the claim-check blob store);
+    None when ``value`` is not a KIM envelope. A missing blob raises :class:`BlobError`.
+    """
+    env = codec_for(fmt)[1].decode(value)
+    if not isinstance(env, KimEnvelope):
+        return None
+    if env.raw_blob:
+        return DirBlobStore(config.limits.blob_dir).get(env.raw_blob)
+    return env.raw
 
 
 def _replay_summary(source: str, counts: dict[str, int], default: str) -> str:
@@ -591,14 +608,29 @@ async def _replay(config: Config, bootstrap: str, source: str, explicit: str | N
                     # DLQ values are original input bytes, never trusted as envelopes.
                     fmt = None if is_dlq else envelope_format(r.value, headers,
                                                               config.output_format)
-                    target = replay_target(config, explicit, fmt)
+                    commit[tp] = r.offset + 1
+                    if r.value is None:
+                        continue  # a tombstone (kim.unmatched: a released mail) has no input
+                    value, key = r.value, r.key
+                    try:
+                        mail = kim_original(config, value, fmt) if fmt is not None else None
+                    except BlobError as exc:
+                        return _fail(f"replay: {source}/{r.partition}/{r.offset}: {exc}; "
+                                     f"{replayed} record(s) replayed and committed before")
+                    if mail is not None:
+                        # A held or quarantined mail is analysed again from its original
+                        # bytes (after a fix of the config or the case table): it goes
+                        # to kim.inbound as raw mail, where the router expects mails.
+                        value, key, fmt = mail, None, None
+                        target = explicit or config.kim.inbound
+                    else:
+                        target = replay_target(config, explicit, fmt)
                     futures.append(await producer.send(
-                        target, r.value, key=r.key,
+                        target, value, key=key,
                         headers=replay_headers(headers, source, r.partition, r.offset, fmt)))
                     batch_counts[target] = batch_counts.get(target, 0) + 1
                     if fmt is not None and target != config.topics.replay:
                         envelopes_elsewhere += 1
-                    commit[tp] = r.offset + 1
                 if await consumer.position(tp) >= end[tp]:
                     commit[tp] = end[tp]
                     pending.discard(tp)

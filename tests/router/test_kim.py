@@ -17,7 +17,9 @@ the codec tests: here it would only cost time). The router analyses in its worke
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -132,7 +134,7 @@ class _RawOnly(msgspec.Struct):
     raw: bytes
 
 
-def test_case_with_other_kvnr_is_quarantined(broker: EmbeddedBroker,
+def test_case_with_other_kvnr_is_quarantined_then_replayed(broker: EmbeddedBroker,
                                              routers: RouterFactory) -> None:
     kt = KimTopics.unique("kim-kvnr")
     case = kt.case_topic("b")
@@ -155,6 +157,30 @@ def test_case_with_other_kvnr_is_quarantined(broker: EmbeddedBroker,
         (n,) = [r for r in recs if r.topic == kt.notices]
         assert n.key == SENDER.encode()
         assert "Versichertennummer" in msgspec.json.decode(n.value or b"")["text"]
+
+        # The operator corrects the case and replays the quarantine: the original mail is
+        # analysed again and now reaches its case, under the same mail id.
+        await produce(broker.bootstrap, kt.cases, [ToSend(_case(case, KVNR),
+                                                          AK_KNOWN.encode())])
+        await router.wait_log(rf"table {kt.cases} updated", 30)
+        replay = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "router.cli", "replay", "--bootstrap", broker.bootstrap,
+            "--from", kt.quarantine, env={**os.environ, **kt.env()},
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await asyncio.wait_for(replay.communicate(), 60)
+        assert replay.returncode == 0, err.decode()
+        assert out.decode() == f"replayed 1 record(s) from {kt.quarantine} to {kt.inbound}\n"
+        async with TopicReader(broker.bootstrap, [kt.inbound, case]) as reader:
+            recs = await reader.wait_for(lambda rs: any(r.topic == case for r in rs), 90,
+                                         "the replayed mail on its case topic")
+        again = [r for r in recs if r.topic == kt.inbound]
+        assert len(again) == 2  # the original and the replayed mail: the same bytes
+        assert again[0].value == again[1].value
+        assert again[1].headers["stellwerk-replayed-from"] == (
+            f"{kt.quarantine}/{q.partition}/{q.offset}".encode())
+        (routed,) = [r for r in recs if r.topic == case]
+        assert _env(routed)["id"] == _env(q)["id"]
+        assert _env(routed)["verdict"] == "accepted"
 
     asyncio.run(scenario())
 
