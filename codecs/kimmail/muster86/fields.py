@@ -129,8 +129,9 @@ def _within(a: str, b: str, limit: int) -> bool:
     return prev[-1] <= limit
 
 
-def anchors_in(text: str) -> frozenset[str]:
-    """The anchor words/phrases of the form found in ``text`` (OCR-tolerant)."""
+def anchors_in(text: str, *, exact: bool = False) -> frozenset[str]:
+    """The anchor words/phrases of the form found in ``text``: OCR-tolerant (a few
+    edits per anchor), or with ``exact`` only as spelled (a born-digital text layer)."""
     tokens = normalise(text).split()
     found: set[str] = set()
     compact = "".join(tokens)
@@ -139,7 +140,7 @@ def anchors_in(text: str) -> frozenset[str]:
         if key in compact:
             found.add(anchor)
             continue
-        if limit == 0:
+        if limit == 0 or exact:
             continue
         n_words = anchor.count(" ") + 1
         # OCR splits or merges words: compare with runs of one to n+1 tokens

@@ -147,10 +147,12 @@ def _read_pdf(data: bytes, pattern: str, limits: FormLimits) -> FormReading:
     acc = _Acc()
     layer = text_layer(bytes(data), limits.max_pages)
     # fields come from the form's own page: a letter behind it may name another MD
-    form_pages = [t for t in layer.pages if is_form_text(anchors_in(t))]
+    # a born-digital text layer spells the anchors right: OCR tolerance is for scans
+    exact = not layer.scanner_ocr
+    form_pages = [t for t in layer.pages if is_form_text(anchors_in(t, exact=exact))]
     text = "\n".join(form_pages or layer.pages)
     if text.strip():
-        acc.is_form = bool(form_pages) or is_form_text(anchors_in(text))
+        acc.is_form = bool(form_pages) or is_form_text(anchors_in(text, exact=exact))
         if acc.is_form:
             # a scanner's OCR layer may have misread digits: evidence, not a vouching source
             acc.add_values(aktenzeichen_in(text, pattern), "pdf-text", not layer.scanner_ocr)
@@ -163,8 +165,10 @@ def _read_pdf(data: bytes, pattern: str, limits: FormLimits) -> FormReading:
         page_text = layer.pages[index] if index < len(layer.pages) else ""
         chars = len("".join(page_text.split())) if not layer.scanner_ocr else 0
         born_digital = chars >= _SUBSTANTIAL
-        if born_digital and not acc.is_form:
-            # a text document (letter, report): barcodes and OCR are for forms and scans
+        no_scan = chars >= _SOME_TEXT and index < len(layer.images) and not layer.images[index]
+        if (born_digital or no_scan) and not acc.is_form:
+            # a text document (letter, report), or a page with text and no raster image
+            # a form could be scanned into: barcodes and OCR are for forms and scans
             rendered = True
             continue
         # Without OCR to follow (a born-digital form, or OCR off) the page is only

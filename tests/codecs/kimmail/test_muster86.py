@@ -22,6 +22,7 @@ from kimmail.muster86 import (
     pdf_text,
     read_form,
 )
+from kimmail.muster86.pdftext import text_layer
 
 AZ = "400000000482041289"
 PDF = "application/pdf"
@@ -111,6 +112,31 @@ def test_plain_letter_is_not_the_form() -> None:
     assert r.detail == "no-anchor"
     text = pdf_text(data)
     assert text is not None and "Arztbrief" in text
+
+
+def _captioned_scan_pdf() -> bytes:
+    """A scanner's page: a visible caption line (more than a few characters of text)
+    over the scanned Muster 86."""
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.add_font("DejaVu", "", "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    pdf.set_font("DejaVu", size=9)
+    pdf.text(10, 8, "Scan 2026-03-02 08:14 Gerät KX-2100 Seite 1 von 1")
+    scan = muster86_scan(barcode=True, dpi=200, rotation=0)
+    pdf.image(io.BytesIO(scan), x=0, y=12, w=200)
+    return bytes(pdf.output())
+
+
+def test_a_page_with_text_and_no_image_is_not_rendered() -> None:
+    # A page that draws no raster image cannot hold a scanned form: its text decides.
+    assert text_layer(_letter_pdf()).images == (False,)
+    assert text_layer(muster86_pdf()).images == (False,)  # the form drawn as vectors
+    assert text_layer(_captioned_scan_pdf()).images == (True,)
+
+
+def test_scan_behind_a_caption_is_still_read() -> None:
+    r = read_form(_captioned_scan_pdf(), PDF, limits=NO_OCR)
+    assert (r.aktenzeichen, r.source) == (AZ, "barcode")
 
 
 def test_pdf_text() -> None:
