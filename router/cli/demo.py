@@ -148,14 +148,18 @@ async def _collect(bootstrap: str, topics: list[str], expected: Counter[str], ti
     return seen
 
 
+def _mail_id(stellwerk_id: bytes) -> str:
+    """The mail id behind ``kim:…`` (envelopes) and ``notice:kim:…`` (notices)."""
+    return stellwerk_id.decode().removeprefix("notice:").removeprefix("kim:")
+
+
 def _expect(outputs: list[OutRecord], expected: Counter[str], kim: dict[str, list[str]],
             release_to: str, unmatched: str) -> None:
     for o in outputs:
         expected[o.topic] += 1
         if o.mtype != "kim":
             continue
-        mail_id = dict(o.headers)[ID_HEADER].decode().removeprefix("notice:")
-        kim.setdefault(mail_id.removeprefix("kim:"), []).append(o.topic)
+        kim.setdefault(_mail_id(dict(o.headers)[ID_HEADER]), []).append(o.topic)
         if o.kind == UNMATCHED:  # released later: the case topic, then a tombstone
             expected[release_to] += 1
             expected[unmatched] += 1
@@ -175,7 +179,7 @@ async def _demo(config: Config, bootstrap: str, mails: list[KimDemoMail]) -> int
     mail_ids: list[str] = []
     for i, m in enumerate(mails):
         outs = pure.process(InRecord(k.inbound, 0, i, None, m.raw, 0))
-        mail_ids.append(dict(outs[0].headers)[ID_HEADER].decode().split(":", 1)[1])
+        mail_ids.append(_mail_id(dict(outs[0].headers)[ID_HEADER]))
         _expect(outs, expected, planned, CASE_TOPICS[AK_C], k.unmatched)
     # The case topics exist before the demo's reader assigns their partitions (a topic
     # the broker auto-creates later would be read on partition 0 only).
@@ -199,8 +203,7 @@ async def _demo(config: Config, bootstrap: str, mails: list[KimDemoMail]) -> int
 
         async def on_record(topic: str, headers: dict[str, bytes]) -> None:
             nonlocal announced
-            raw_id = headers.get(ID_HEADER, b"").decode()
-            mail_id = raw_id.removeprefix("notice:").removeprefix("kim:")
+            mail_id = _mail_id(headers.get(ID_HEADER, b""))
             if mail_id in planned:
                 path = routed.setdefault(mail_id, [])
                 # the second record of a mail on kim.unmatched is the tombstone that
