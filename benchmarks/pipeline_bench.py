@@ -54,7 +54,7 @@ import msgspec
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 import sgb301
-from router.app import configure_logging, run_async
+from router.app import run_async
 from router.config import Config, load_config
 from router.core.envelope import codec_for
 from router.core.records import InRecord, OutRecord
@@ -62,6 +62,7 @@ from router.core.tables import RoutingTable
 from router.families import build_pipeline
 from router.kafka import MAX_RECORD_BYTES, KafkaSink, KafkaSource, ensure_topics
 from router.kafka.broker import EmbeddedBroker
+from router.logs import configure_logging
 from router.loop import run_loop
 from router.metrics import PrometheusObserver
 

@@ -7,37 +7,30 @@ import contextlib
 import logging
 import os
 import signal
-import sys
 import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 
-from prometheus_client import start_http_server
+import msgspec
 
 from .config import Config
 from .core.pipeline import Pipeline
 from .core.tables import LiveTable
-from .families import ROUTES, build_pipeline
+from .families import build_pipeline
 from .kafka import KafkaError, KafkaSink, KafkaSource, ensure_topics
 from .kafka.broker import EmbeddedBroker
 from .kafka.tables import follow_table
+from .logs import configure_logging
 from .loop import StoppedError, run_loop, until_stopped
-from .metrics import PrometheusObserver
+from .metrics import MetricsServer, PrometheusObserver, Readiness, build_info
 
-__all__ = ["configure_logging", "run_async", "serve"]
+__all__ = ["run_async", "serve"]
 
 log = logging.getLogger("stellwerk")
 T = TypeVar("T")
 
 #: Seconds from SIGTERM to exit, at most (Kubernetes' default grace period is 30 s).
 STOP_BOUND = 9.0
-
-
-def configure_logging(level: str = "INFO") -> None:
-    """Plain lines on stderr; never payload content (see README, Health data)."""
-    logging.basicConfig(level=level, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
@@ -124,11 +117,36 @@ async def _arm_on_stop(stop: asyncio.Event) -> None:
     _hard_stop_after(STOP_BOUND).start()
 
 
+class _Lane(msgspec.Struct):
+    """One family's loop: its topics, consumer group, batch size, source and sink."""
+
+    family: str
+    topics: list[str]
+    group: str
+    batch_max: int
+    source: KafkaSource
+    sink: KafkaSink
+
+
 async def _serve(config: Config, bootstrap: str, stop: asyncio.Event) -> int:
-    observer = PrometheusObserver()
+    pipeline = build_pipeline(config)
+    observer = PrometheusObserver(info=build_info(tuple(f.name for f in pipeline.families)))
+    readiness = Readiness()
+    server: MetricsServer | None = None
     if config.metrics_port:
-        start_http_server(config.metrics_port, registry=observer.registry)
-        log.info("metrics on :%d/metrics", config.metrics_port)
+        # Up first: /healthz answers and /readyz says why not ready during start-up.
+        server = MetricsServer(observer.registry, readiness, config.metrics_port,
+                               config.metrics_host)
+        await server.start()
+    try:
+        return await _route(config, bootstrap, stop, pipeline, observer, readiness)
+    finally:
+        if server is not None:
+            await server.stop()
+
+
+async def _route(config: Config, bootstrap: str, stop: asyncio.Event, pipeline: Pipeline,
+                 observer: PrometheusObserver, readiness: Readiness) -> int:
     try:
         await _or_stop(ensure_topics(config, bootstrap, stop=stop), stop)
     except KafkaError:
@@ -139,12 +157,11 @@ async def _serve(config: Config, bootstrap: str, stop: asyncio.Event) -> int:
     if stop.is_set():
         log.info("stopped before the broker could be reached; nothing consumed")
         return 0
-    pipeline = build_pipeline(config)
-    feeds, waits = _start_feeds(config, bootstrap, pipeline, stop, observer)
-    lanes = _lanes(config, pipeline)
-    sources = [KafkaSource(config, bootstrap, topics, stop, group_id=group)
-               for _, topics, group, _ in lanes]
-    sinks = [KafkaSink(config, bootstrap) for _ in lanes]
+    feeds, waits = _start_feeds(config, bootstrap, pipeline, stop)
+    lanes = _lanes(config, bootstrap, pipeline, stop)
+    sources = [lane.source for lane in lanes]
+    sinks = [lane.sink for lane in lanes]
+    watch(observer, readiness, pipeline, lanes, [loaded for _, loaded in waits])
     clean, total = True, 0
     try:
         # No record is routed before every live table was read to its end.
@@ -155,20 +172,19 @@ async def _serve(config: Config, bootstrap: str, stop: asyncio.Event) -> int:
                           "consuming (raise routes_load_timeout?)", topic,
                           config.routes_load_timeout)
                 return 1
-        for sink, source in zip(sinks, sources, strict=True):
-            await _or_stop(sink.start(stop), stop)
-            await _or_stop(source.start(stop), stop)
+        for lane in lanes:
+            await _or_stop(lane.sink.start(stop), stop)
+            await _or_stop(lane.source.start(stop), stop)
         if stop.is_set():
             log.info("stopped during start-up; nothing consumed")
             return 0
-        for name, topics, group, _ in lanes:
-            log.info("routing %s: %s (mode %s, group %s) on %s", name, ", ".join(topics),
-                     config.mode, group, bootstrap)
-        loops = [run_loop(source, sink, pipeline, stop, batch_max=batch_max,
+        for lane in lanes:
+            log.info("routing %s: %s (mode %s, group %s) on %s", lane.family,
+                     ", ".join(lane.topics), config.mode, lane.group, bootstrap)
+        loops = [run_loop(lane.source, lane.sink, pipeline, stop, batch_max=lane.batch_max,
                           poll_timeout_ms=config.poll_timeout_ms, observer=observer,
                           stop_grace=config.stop_grace)
-                 for (_, _, _, batch_max), source, sink in zip(lanes, sources, sinks,
-                                                               strict=True)]
+                 for lane in lanes]
         releasing = await _releaser(config, bootstrap, pipeline, stop, observer, sinks)
         results = await asyncio.gather(*loops, *releasing, return_exceptions=True)
         results = results[:len(loops)]
@@ -206,6 +222,48 @@ async def _serve(config: Config, bootstrap: str, stop: asyncio.Event) -> int:
     return 0
 
 
+def watch(observer: PrometheusObserver, readiness: Readiness, pipeline: Pipeline,
+          lanes: list[_Lane], loaded: list[asyncio.Event]) -> None:
+    """Scrape-time probes and readiness conditions of a router process."""
+    def lag() -> Iterator[tuple[tuple[str, ...], float]]:
+        for lane in lanes:
+            for topic, partition, behind in lane.source.lag():
+                yield (lane.family, topic, str(partition)), behind
+
+    def per_lane(read: Callable[[_Lane], float]) -> Callable[[], list[tuple[tuple[str, ...],
+                                                                              float]]]:
+        return lambda: [((lane.family,), read(lane)) for lane in lanes]
+
+    def brokers() -> list[tuple[tuple[str, ...], float]]:
+        out: list[tuple[tuple[str, ...], float]] = []
+        for lane in lanes:
+            out.append(((f"{lane.family}.consumer",), float(lane.source.broker_up())))
+            out.append(((f"{lane.family}.producer",), float(lane.sink.broker_up())))
+        return out
+
+    blobs = pipeline.dead_letters.blobs
+    observer.watch("stellwerk_consumer_lag", lag)
+    observer.watch("stellwerk_assigned_partitions", per_lane(lambda ln: ln.source.assigned()))
+    observer.watch("stellwerk_rebalances_total", per_lane(lambda ln: ln.source.rebalances))
+    observer.watch("stellwerk_last_commit_timestamp_seconds",
+                   per_lane(lambda ln: ln.source.last_commit))
+    observer.watch("stellwerk_broker_up", brokers)
+    observer.watch("stellwerk_claim_check_bytes_total", lambda: [((), blobs.written_bytes)])
+    observer.watch("stellwerk_claim_checks_total", lambda: [((), blobs.written)])
+    observer.watch("stellwerk_table_entries",
+                   lambda: [((name,), n) for name, n in pipeline.tables.sizes().items()])
+    kim = next((f for f in pipeline.families if f.name == "kim"), None)
+    if kim is not None:
+        observer.watch("stellwerk_kim_pool_queue", lambda: [((), getattr(kim, "in_flight", 0))])
+        observer.watch("stellwerk_kim_pool_workers",
+                       lambda: [((), getattr(getattr(kim, "settings", None), "workers", 0))])
+    readiness.add("tables loaded", lambda: all(e.is_set() for e in loaded))
+    readiness.add("partitions assigned", lambda: all(ln.source.rebalances for ln in lanes))
+    readiness.add("broker reachable",
+                  lambda: all(ln.source.broker_up() and ln.sink.broker_up() for ln in lanes))
+    observer.watch("stellwerk_ready", lambda: [((), float(readiness.ready()))])
+
+
 async def _releaser(config: Config, bootstrap: str, pipeline: Pipeline, stop: asyncio.Event,
                     observer: PrometheusObserver, sinks: list[KafkaSink]
                     ) -> list[Coroutine[Any, Any, int]]:
@@ -224,22 +282,25 @@ async def _releaser(config: Config, bootstrap: str, pipeline: Pipeline, stop: as
                          grace=config.stop_grace)]
 
 
-def _lanes(config: Config, pipeline: Pipeline) -> list[tuple[str, list[str], str, int]]:
-    """(family, input topics, consumer group, batch size) per loop. Each family runs its
-    own loop and consumer so that slow mails (OCR) never hold a §301 batch, and a KIM
-    batch stays small enough for ``max_poll_interval_ms``."""
+def _lanes(config: Config, bootstrap: str, pipeline: Pipeline, stop: asyncio.Event
+           ) -> list[_Lane]:
+    """One loop per family, with its own consumer and producer, so that slow mails (OCR)
+    never hold a §301 batch, and a KIM batch stays small enough for
+    ``max_poll_interval_ms``."""
     lanes = []
     for family in pipeline.families:
+        topics = list(family.inputs)
         if family.name == "s301":
-            lanes.append((family.name, list(family.inputs), config.group_id, config.batch_max))
+            group, batch_max = config.group_id, config.batch_max
         else:
-            lanes.append((family.name, list(family.inputs),
-                          f"{config.group_id}.{family.name}", config.kim.batch_max))
+            group, batch_max = f"{config.group_id}.{family.name}", config.kim.batch_max
+        lanes.append(_Lane(family.name, topics, group, batch_max,
+                           KafkaSource(config, bootstrap, topics, stop, group_id=group),
+                           KafkaSink(config, bootstrap)))
     return lanes
 
 
-def _start_feeds(config: Config, bootstrap: str, pipeline: Pipeline, stop: asyncio.Event,
-                 observer: PrometheusObserver
+def _start_feeds(config: Config, bootstrap: str, pipeline: Pipeline, stop: asyncio.Event
                  ) -> tuple[list[asyncio.Task[None]], list[tuple[str, asyncio.Event]]]:
     """One supervised feed per live table of the pipeline's families."""
     feeds: list[asyncio.Task[None]] = []
@@ -248,13 +309,10 @@ def _start_feeds(config: Config, bootstrap: str, pipeline: Pipeline, stop: async
         for spec in family.tables:
             table = pipeline.tables.table(spec.name)
             loaded = asyncio.Event()
-            on_change = observer.on_routes if spec.name == ROUTES else None
 
             def start(topic: str = spec.topic, table: LiveTable = table,
-                      loaded: asyncio.Event = loaded,
-                      on_change: Callable[[int], None] | None = on_change
-                      ) -> Coroutine[Any, Any, None]:
-                return follow_table(config, bootstrap, topic, table, loaded, stop, on_change)
+                      loaded: asyncio.Event = loaded) -> Coroutine[Any, Any, None]:
+                return follow_table(config, bootstrap, topic, table, loaded, stop)
 
             feeds.append(asyncio.create_task(_supervise(f"table feed {spec.topic}", start,
                                                         stop)))
@@ -273,7 +331,7 @@ async def _loaded_within(loaded: asyncio.Event, timeout: float) -> bool:
 
 def run_command(config: Config, bootstrap: str | None) -> int:
     """``stellwerk run``: with no bootstrap, start the embedded broker first."""
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     broker: EmbeddedBroker | None = None
     target = bootstrap or config.kafka.bootstrap
     if not target:

@@ -43,7 +43,11 @@ def _digest(ref: str) -> str:
 
 
 class BlobStore(Protocol):
-    """Where claim-checked payloads go."""
+    """Where claim-checked payloads go. ``written``/``written_bytes`` count the puts
+    that stored something new (for metrics)."""
+
+    written: int
+    written_bytes: int
 
     def put(self, data: bytes | memoryview) -> str:
         """Store ``data`` (idempotent) and return its reference."""
@@ -63,6 +67,8 @@ class DirBlobStore:
 
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
+        self.written = 0
+        self.written_bytes = 0
 
     def _path(self, ref: str) -> Path:
         h = _digest(ref)
@@ -88,6 +94,8 @@ class DirBlobStore:
                 raise
         except OSError as exc:
             raise BlobError(f"blob store {self.root}: {exc.strerror}") from exc
+        self.written += 1
+        self.written_bytes += len(data)
         return ref
 
     def get(self, ref: str) -> bytes:
@@ -103,11 +111,16 @@ class MemoryBlobStore:
 
     def __init__(self) -> None:
         self.blobs: dict[str, bytes] = {}
+        self.written = 0
+        self.written_bytes = 0
 
     def put(self, data: bytes | memoryview) -> str:
         """Store ``data``; its reference."""
         ref = blob_ref(data)
-        self.blobs.setdefault(ref, bytes(data))
+        if ref not in self.blobs:
+            self.blobs[ref] = bytes(data)
+            self.written += 1
+            self.written_bytes += len(data)
         return ref
 
     def get(self, ref: str) -> bytes:

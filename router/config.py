@@ -185,8 +185,13 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     batch_max: int = 500
     poll_timeout_ms: int = 200
     output_format: Literal["json", "msgpack"] = "json"
+    #: Port of ``/metrics``, ``/healthz``, ``/readyz`` (0: not served). Several router
+    #: processes on one host need one port each.
     metrics_port: int = 0
+    metrics_host: str = "0.0.0.0"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    #: ``text`` lines or ``json`` objects, one per line (ids, codes, offsets only).
+    log_format: Literal["text", "json"] = "text"
     routes: dict[str, str] = {}
     responsibility: dict[str, str] = {}
     kafka: KafkaConfig = KafkaConfig()

@@ -35,15 +35,18 @@ import time
 from collections.abc import Awaitable
 from typing import Any, TypeVar
 
-from .core.headers import DLQ
+from .core.headers import DLQ, NOTICE
 from .core.pipeline import Pipeline
 from .core.ports import Sink, Source, TransientError
 from .core.records import InRecord, OutRecord
-from .metrics import BatchStats, NullObserver, Observer
+from .core.stats import Stats
+from .metrics.observer import NullObserver, Observer
 
-__all__ = ["StoppedError", "deliver", "run_loop", "until_stopped"]
+__all__ = ["StoppedError", "count_outputs", "deliver", "run_loop", "until_stopped"]
 
 log = logging.getLogger("stellwerk.runner")
+# Outputs that are not a message's verdict: dead letters, notices to senders.
+_NOT_MESSAGES = frozenset((DLQ, NOTICE))
 T = TypeVar("T")
 
 
@@ -114,7 +117,7 @@ async def deliver(sink: Sink, records: list[OutRecord], stop: asyncio.Event,
         if not retry:
             break
         todo = [todo[j] for j in retry]
-        obs.on_retry("send")
+        obs.on_retry("send", outcome.error or "refused")
         log.warning("send: %d record(s) not acknowledged (%s); retrying in %.1fs",
                     len(todo), outcome.error or "refused", delay)
         await _backoff(stop, delay, "send")
@@ -130,7 +133,8 @@ async def _commit(source: Source, offsets: dict[tuple[str, int], int], stop: asy
             await until_stopped(source.commit(offsets), stop, grace, "commit")
             return
         except TransientError as exc:
-            obs.on_retry("commit")
+            cause = exc.__cause__
+            obs.on_retry("commit", type(cause if cause is not None else exc).__name__)
             log.warning("commit failed (%s); retrying in %.1fs", exc, delay)
             await _backoff(stop, delay, "commit")
             delay = min(delay * 2, 10.0)
@@ -156,7 +160,6 @@ async def run_loop(
         if not batch:
             continue
         started = time.perf_counter()
-        stats = BatchStats()
         outputs: list[OutRecord] = []
         origin: list[int] = []
         offsets: dict[tuple[str, int], int] = {}
@@ -172,26 +175,59 @@ async def run_loop(
             origin.extend([j] * len(produced))
             offsets[(rec.topic, rec.partition)] = rec.offset + 1
         try:
+            sent = time.perf_counter()
             refused = await deliver(sink, outputs, stop, obs, stop_grace)
             if refused:
                 outputs = await _divert(sink, pipeline, batch, outputs, origin, refused,
                                         stop, obs, stop_grace)
+            acked, acked_at = time.perf_counter(), time.time()
             await _commit(source, offsets, stop, obs, stop_grace)
         except StoppedError as exc:
             log.warning("stopping with an uncommitted batch (%s); it is replayed on "
                         "restart", exc)
             raise StoppedError(str(exc), total) from exc
-        stats.records = len(batch)
-        for o in outputs:
-            stats.outputs[o.kind] += 1
-            if o.kind != DLQ and o.mtype is not None and o.verdict:
-                stats.types[(o.mtype, o.verdict)] += 1
-            for code in o.codes:
-                stats.codes[code] += 1
-        stats.seconds = time.perf_counter() - started
+        done = time.perf_counter()
+        stats = pipeline.stats.drain()
+        if stats.enabled:
+            _account(stats, pipeline, batch, outputs, acked_at,
+                     (sent, acked, done, done - started))
         obs.on_batch(stats)
         total += len(batch)
     return total
+
+
+def _account(stats: Stats, pipeline: Pipeline, batch: list[InRecord],
+             outputs: list[OutRecord], acked_at: float,
+             times: tuple[float, float, float, float]) -> None:
+    """The loop's share of a batch's metrics: once per batch, counters aggregated."""
+    family = pipeline.family_of(batch[0].topic)
+    name = family.name if family is not None else "none"
+    sent, acked, done, seconds = times
+    count = stats.count
+    topics: dict[str, int] = {}
+    for rec in batch:
+        topics[rec.topic] = topics.get(rec.topic, 0) + 1
+    for topic, n in topics.items():
+        count(("stellwerk_records_in_total", name, topic), n)
+    count_outputs(stats, name, outputs)
+    stats.sample(("stellwerk_batch_records", name), len(batch))
+    stats.sample(("stellwerk_batch_seconds", name), seconds)
+    stats.sample(("stellwerk_produce_seconds", name), acked - sent)
+    stats.sample(("stellwerk_commit_seconds", name), done - acked)
+    # Record timestamps are wall-clock milliseconds of the producer (or the broker).
+    stats.extend(("stellwerk_end_to_end_seconds", name),
+                 [acked_at - r.timestamp / 1000 for r in batch if r.timestamp > 0])
+
+
+def count_outputs(stats: Stats, family: str, outputs: list[OutRecord]) -> None:
+    """Acknowledged outputs by topic and kind; their messages by type and verdict."""
+    count = stats.count
+    for o in outputs:
+        count(("stellwerk_records_out_total", o.topic, o.kind))
+        if o.kind not in _NOT_MESSAGES and o.mtype and o.verdict:
+            count(("stellwerk_messages_total", family, o.mtype, o.verdict))
+        for code in o.codes:
+            count(("stellwerk_validation_errors_total", family, code))
 
 
 async def _divert(sink: Sink, pipeline: Pipeline, batch: list[InRecord],

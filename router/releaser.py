@@ -18,9 +18,10 @@ import logging
 
 from .core.family import Tables
 from .core.ports import Sink
+from .core.stats import Stats
 from .families.kim import CASES, HELD, CaseTable, HeldIndex, KimFamily
-from .loop import StoppedError, deliver
-from .metrics import Observer
+from .loop import StoppedError, count_outputs, deliver
+from .metrics.observer import Observer
 
 __all__ = ["run_releaser"]
 
@@ -46,8 +47,12 @@ async def run_releaser(kim: KimFamily, tables: Tables, sink: Sink, stop: asyncio
                     refused = await deliver(sink, [o for _, o in plan], stop, observer,
                                             grace)
                     done = [mid for i, (mid, _) in enumerate(plan) if i not in refused]
-                    await deliver(sink, [kim.tombstone(m) for m in done], stop, observer,
-                                  grace, insist=True)
+                    tombstones = [kim.tombstone(m) for m in done]
+                    await deliver(sink, tombstones, stop, observer, grace, insist=True)
+                    stats = Stats()
+                    count_outputs(stats, kim.name, [o for i, (_, o) in enumerate(plan)
+                                                    if i not in refused] + tombstones)
+                    observer.on_batch(stats)
                     released.update(done)
                     total += len(done)
                     log.info("released %d held mail(s) to their case topics (%d refused, "

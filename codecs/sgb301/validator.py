@@ -60,17 +60,31 @@ class Validator:
     """Validates interchanges; build once, call :meth:`validate` per buffer.
 
     Holds the compiled fast-path patterns, so reuse one instance in hot loops.
+    ``exact`` counts the messages that took the exact checker instead of the fast path
+    (since the validator was built): observers read the share from it, so the hot path
+    needs no callback.
     """
 
     def __init__(self, options: ValidationOptions | None = None) -> None:
         self.options = options or ValidationOptions()
         self.rules: RuleSet = rule_set(self.options.mode)
         self._fast = FastPath(self.rules)
+        self.exact = 0
 
     def validate(self, data: bytes | bytearray | memoryview) -> InterchangeReport:
         """Validate one interchange. Never raises for bad input."""
         buf = data if isinstance(data, bytes) else bytes(data)
-        ic = scan(buf)
+        return self.check(buf, scan(buf))
+
+    def check(self, buf: bytes, ic: Interchange) -> InterchangeReport:
+        """Prüfstufen 1–3 on an interchange already tokenized by :func:`scan` (callers
+        that time tokenizing and validation separately). Never raises for bad input.
+
+        >>> v = Validator()
+        >>> buf = b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'"
+        >>> v.check(buf, scan(buf)) == v.validate(buf)
+        True
+        """
         file_errors = list(ic.problems)
         if self.options.now is not None:
             created = prepared_time(ic.prepared)
@@ -103,6 +117,7 @@ class Validator:
                 addressed = _addressed_to_test(hit)
                 if not self._predicates(hit, addressed, test_ic, marker):
                     return _verdict(span, hit, (), test_ic or addressed), []
+        self.exact += 1
         errors, f = check_message(buf, span.start, span.end, d, self.rules)
         addressed = _addressed_to_test(f)
         errors += self._predicates(f, addressed, test_ic, marker)

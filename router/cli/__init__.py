@@ -12,6 +12,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import msgspec
+
 from sgb301 import MODES, ValidationOptions
 from sgb301.examples import load as load_examples
 
@@ -63,6 +65,11 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run the router (embedded broker if none configured)")
     run.add_argument("--config", metavar="FILE", default=None)
     run.add_argument("--bootstrap", metavar="HOST:PORT", default=None)
+    run.add_argument("--metrics-port", type=int, default=None, metavar="N",
+                     help="serve /metrics, /healthz, /readyz on port N (overrides the "
+                          "config's metrics_port; one port per router process)")
+    run.add_argument("--log-format", choices=("text", "json"), default=None,
+                     help="log lines as text (default) or JSON objects")
 
     b = sub.add_parser("broker", help="run the embedded broker alone")
     b.add_argument("--port", type=int, default=0)
@@ -160,7 +167,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "run":
         from ..app import run_command  # noqa: PLC0415 - keep validate free of Kafka imports
 
-        return run_command(_config(args.config), args.bootstrap)
+        config = _config(args.config)
+        overrides = {k: v for k, v in (("metrics_port", args.metrics_port),
+                                       ("log_format", args.log_format)) if v is not None}
+        if overrides:
+            config = msgspec.structs.replace(config, **overrides)
+        return run_command(config, args.bootstrap)
     if args.command == "broker":
         from .tools import broker_main  # noqa: PLC0415
 

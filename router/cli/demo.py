@@ -30,13 +30,14 @@ import msgspec
 from sgb301 import ik_check_digit
 from sgb301.examples import load, message, wrap
 
-from ..app import configure_logging, run_async, serve
+from ..app import run_async, serve
 from ..config import Config, load_config
 from ..core.headers import ID_HEADER, UNMATCHED
 from ..core.records import InRecord, OutRecord
 from ..families import build_pipeline
 from ..kafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition, ensure_topics
 from ..kafka.broker import EmbeddedBroker
+from ..logs import configure_logging
 
 __all__ = ["KimDemoMail", "demo_inputs", "demo_main", "kim_demo_mails"]
 

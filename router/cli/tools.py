@@ -31,7 +31,7 @@ import orjson
 
 from sgb301 import scan
 
-from ..app import configure_logging, run_async
+from ..app import run_async
 from ..blobstore import BlobError, DirBlobStore
 from ..config import Config
 from ..core.envelope import Envelope, KimEnvelope, S301Envelope, codec_for
@@ -48,6 +48,7 @@ from ..kafka import (
     start_with_retry,
 )
 from ..kafka.broker import EmbeddedBroker
+from ..logs import configure_logging
 
 __all__ = [
     "CONNECT_TIMEOUT",
@@ -102,13 +103,14 @@ def bootstrap_of(args: argparse.Namespace, config: Config) -> str:
 
 def broker_main(port: int) -> int:
     """Run the embedded broker until SIGTERM/SIGINT; first stdout line is the bootstrap."""
+    done = threading.Event()
+    # Before the bootstrap line: whoever reads it may signal at once.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: done.set())
     broker = EmbeddedBroker(port)
     broker.start()
     sys.stdout.write(f"bootstrap={broker.bootstrap}\n")
     sys.stdout.flush()
-    done = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: done.set())
     try:
         while not done.wait(0.5):
             pass
@@ -232,7 +234,7 @@ def envelope_format(value: bytes | None, headers: Iterable[Header],
 def _quiet(config: Config) -> None:
     """Log setup of the tools: our lines on stderr; aiokafka's per-attempt connection
     errors only at DEBUG (the tools report the outcome in one line)."""
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.log_format)
     if config.log_level != "DEBUG":
         logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 

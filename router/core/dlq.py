@@ -24,7 +24,7 @@ class DeadLetters:
 
     def __init__(self, topic: str, blobs: BlobStore, inline_max: int) -> None:
         self.topic = topic
-        self._blobs = blobs
+        self.blobs = blobs
         self._inline_max = inline_max
 
     def record(self, rec: InRecord, code: str, text: str) -> OutRecord:
@@ -36,7 +36,7 @@ class DeadLetters:
             (SOURCE_HEADER, f"{rec.topic}/{rec.partition}/{rec.offset}".encode()),
         )
         if len(value) + RECORD_OVERHEAD > self._inline_max:
-            headers = (*headers, (BLOB_HEADER, self._blobs.put(value).encode()))
+            headers = (*headers, (BLOB_HEADER, self.blobs.put(value).encode()))
             value = b""
         return OutRecord(self.topic, rec.key, value, headers, DLQ)
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol, TypeVar
 import msgspec
 
 from .records import InRecord, OutRecord
+from .stats import Stats
 from .tables import LiveTable
 
 __all__ = ["Family", "TableSpec", "Tables"]
@@ -73,6 +74,8 @@ class Family(Protocol):
     inputs: tuple[str, ...]
     #: Live tables it needs.
     tables: tuple[TableSpec, ...]
+    #: Where it aggregates its parsing metrics (set by the pipeline; the loop drains it).
+    stats: Stats
 
     def analyse(self, rec: InRecord) -> Any:
         """Pure, table-free analysis of one record (may run in a worker process)."""

@@ -15,6 +15,7 @@ from typing import Any
 from .dlq import DeadLetters
 from .family import Family, Tables
 from .records import InRecord, OutRecord
+from .stats import Stats
 
 __all__ = ["Pipeline"]
 
@@ -34,12 +35,15 @@ class Pipeline:
     """
 
     def __init__(self, families: Sequence[Family], tables: Tables,
-                 dead_letters: DeadLetters) -> None:
+                 dead_letters: DeadLetters, stats: Stats | None = None) -> None:
         self.families = list(families)
+        #: Aggregates of every family since the loop last drained them (per batch).
+        self.stats = stats if stats is not None else Stats()
         self.tables = tables
         self.dead_letters = dead_letters
         self._by_topic: dict[str, Family] = {}
         for family in self.families:
+            family.stats = self.stats
             for spec in family.tables:
                 tables.add(spec.name, spec.factory())
             for topic in family.inputs:

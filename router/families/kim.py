@@ -26,6 +26,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import time
 from typing import Any
 
 import msgspec
@@ -51,6 +52,7 @@ from ..core.headers import (
     VERDICT_HEADER,
 )
 from ..core.records import Header, InRecord, OutRecord
+from ..core.stats import Stats
 from ..core.tables import valid_topic
 
 __all__ = ["CASES", "HELD", "CaseEntry", "CaseTable", "HeldIndex", "KimFamily", "TimedOut",
@@ -209,8 +211,10 @@ def _worker_init() -> None:
     os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 
 
-def _analyse_in_worker(raw: bytes, cfg: KimConfig) -> MailVerdict:
-    return analyse(raw, cfg)
+def _analyse_in_worker(raw: bytes, cfg: KimConfig) -> tuple[MailVerdict, float]:
+    started = time.perf_counter()
+    verdict = analyse(raw, cfg)
+    return verdict, time.perf_counter() - started
 
 
 class KimFamily:
@@ -234,13 +238,26 @@ class KimFamily:
         self._inline_max = min(limits.inline_max_bytes, limits.max_record_bytes - 1024)
         self._encode, self._decode = codec_for(fmt)
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.stats = Stats()
+        #: Mails handed to the pool and not finished (a gauge read at scrape time).
+        self.in_flight = 0
 
     # ---- analysis ---------------------------------------------------------------------
     def analyse(self, rec: InRecord) -> MailVerdict | None:
         """The codec's verdict on the mail (None: empty record, for the DLQ)."""
         if not rec.value:
             return None
-        return analyse(rec.value, self._cfg)
+        verdict, seconds = _analyse_in_worker(rec.value, self._cfg)
+        self._account(verdict, seconds, len(rec.value))
+        return verdict
+
+    def _account(self, v: MailVerdict, seconds: float, size: int) -> None:
+        st = self.stats
+        if st.enabled:
+            st.sample(("stellwerk_kim_analysis_seconds", v.aktenzeichen_source or "none"),
+                      seconds)
+            st.count(("stellwerk_kim_pool_busy_seconds_total",), seconds)
+            st.count(("stellwerk_parse_bytes_total", "kim"), size)
 
     def analyse_many(self, recs: list[InRecord]) -> asyncio.Future[list[Any]] | None:
         """Analyse in the worker pool; None (inline) with ``kim.workers`` 0."""
@@ -250,13 +267,22 @@ class KimFamily:
 
     async def _analyse_pool(self, recs: list[InRecord]) -> list[Any]:
         pool = self._ensure_pool()
-        loop = asyncio.get_running_loop()
         futs = {i: asyncio.wrap_future(pool.submit(_analyse_in_worker, r.value, self._cfg))
                 for i, r in enumerate(recs) if r.value}
+        self.in_flight += len(futs)
+        try:
+            return await self._collect(recs, futs)
+        finally:
+            self.in_flight -= len(futs)
+
+    async def _collect(self, recs: list[InRecord],
+                       futs: dict[int, asyncio.Future[tuple[MailVerdict, float]]]
+                       ) -> list[Any]:
+        loop = asyncio.get_running_loop()
         # One deadline for the batch: every mail may use mail_timeout of a worker, so the
         # batch (and the time until the next poll) is bounded even when workers hang.
         budget = self.settings.mail_timeout * -(-len(futs) // max(1, self.settings.workers))
-        pending: set[asyncio.Future[MailVerdict]] = set()
+        pending: set[asyncio.Future[tuple[MailVerdict, float]]] = set()
         if futs:
             _, pending = await asyncio.wait(futs.values(), timeout=budget)
         out: list[Any] = [None] * len(recs)
@@ -281,7 +307,8 @@ class KimFamily:
                           type(fut.exception()).__name__)
                 out[i] = TimedOut("error")
             else:
-                out[i] = fut.result()
+                out[i], seconds = fut.result()
+                self._account(out[i], seconds, len(rec.value or b""))
         if broken:
             # A stuck worker (PDF renderer, OCR) holds its process: replace the pool.
             await loop.run_in_executor(None, self._kill_pool)

@@ -23,11 +23,13 @@ DLQ records), so no record can exceed what the broker accepts.
 from __future__ import annotations
 
 import datetime as dt
+from time import perf_counter
 from typing import Any
 
 import msgspec
 
 from sgb301 import (
+    MESSAGE_TYPES,
     REJECTED,
     InterchangeReport,
     MessageVerdict,
@@ -35,6 +37,7 @@ from sgb301 import (
     ValidationOptions,
     Validator,
     Violation,
+    scan,
 )
 from sgb301.replies import build_reply
 
@@ -57,14 +60,27 @@ from ..core.headers import (
     VERDICT_HEADER,
 )
 from ..core.records import Header, InRecord, OutRecord
+from ..core.stats import Stats
 from ..core.tables import RoutingTable
 
-__all__ = ["ROUTES", "S301Family"]
+__all__ = ["ROUTES", "S301Family", "label_type"]
 
 #: Name of the live routing table (receiver IK → carrier topic).
 ROUTES = "routes"
 _REROUTE = "reroute"  # analysis marker: a held envelope from the replay topic
 _EMPTY = "empty"      # analysis marker: a record without a value
+
+
+def label_type(mtype: str) -> str:
+    """The message type as a metric label: a bounded set (the §301 types, ``other`` for
+    whatever a broken UNH claims, ``none`` for file-level records).
+
+    >>> label_type("AUFN"), label_type("X'; DROP"), label_type("")
+    ('AUFN', 'other', 'none')
+    """
+    if mtype in MESSAGE_TYPES:
+        return mtype
+    return "other" if mtype else "none"
 
 
 class S301Family:
@@ -88,6 +104,7 @@ class S301Family:
         self._validator = Validator(self._opts)
         self._encode, self._decode = codec_for(config.output_format)
         self._format = config.output_format.encode()
+        self.stats = Stats()
 
     # ---- entry ------------------------------------------------------------------------
     def analyse(self, rec: InRecord) -> InterchangeReport | str:
@@ -97,7 +114,44 @@ class S301Family:
             return _REROUTE
         if not rec.value:
             return _EMPTY
-        return self._validator.validate(rec.value)
+        if not self.stats.enabled:
+            return self._validator.validate(rec.value)
+        buf = bytes(rec.value)
+        exact = self._validator.exact
+        t0 = perf_counter()
+        ic = scan(buf)
+        t1 = perf_counter()
+        report = self._validator.check(buf, ic)
+        self._account(report, len(buf), t1 - t0, perf_counter() - t1,
+                      self._validator.exact - exact)
+        return report
+
+    def _account(self, report: InterchangeReport, size: int, decode: float,
+                 validate: float, exact: int) -> None:
+        """Parsing metrics of one interchange: each message gets an equal share of the
+        tokenizing and validation time, under its own type."""
+        st = self.stats
+        st.count(("stellwerk_parse_bytes_total", "s301"), size)
+        messages = report.messages
+        n = len(messages)
+        if not n:
+            return
+        st.count(("stellwerk_parse_path_total", "s301", "exact"), exact)
+        st.count(("stellwerk_parse_path_total", "s301", "fast"), n - exact)
+        spans = report.interchange.messages
+        first = messages[0].type
+        if all(v.type == first for v in messages):
+            first = label_type(first)
+            # the usual interchange: one type throughout, one list operation per metric
+            st.extend(("stellwerk_parse_decode_seconds", "s301", first), [decode / n] * n)
+            st.extend(("stellwerk_parse_validate_seconds", "s301", first), [validate / n] * n)
+            st.extend(("stellwerk_parse_segments", first), [s.segments for s in spans])
+            return
+        for v, span in zip(messages, spans, strict=False):
+            mtype = label_type(v.type)
+            st.sample(("stellwerk_parse_decode_seconds", "s301", mtype), decode / n)
+            st.sample(("stellwerk_parse_validate_seconds", "s301", mtype), validate / n)
+            st.sample(("stellwerk_parse_segments", mtype), span.segments)
 
     def analyse_many(self, recs: list[InRecord]) -> None:
         """Validation is fast: it runs inline, in the loop."""
@@ -182,7 +236,7 @@ class S301Family:
             ref = self.blobs.put(env.raw.encode("latin-1"))
             value = self._encode.encode(msgspec.structs.replace(env, raw="", raw_blob=ref))
         return OutRecord(topic, key.encode() if key else None, value,
-                         headers, kind, env.type, env.verdict,
+                         headers, kind, label_type(env.type) if env.type else "", env.verdict,
                          tuple(e.code for e in env.errors))
 
     # ---- replies ----------------------------------------------------------------------

@@ -18,8 +18,8 @@ from aiokafka.errors import KafkaError
 
 from ..config import KafkaConfig
 
-__all__ = ["MAX_RECORD_BYTES", "STOP_TIMEOUT", "close_bounded", "connection_kwargs", "retriable",
-           "start_with_retry"]
+__all__ = ["MAX_RECORD_BYTES", "STOP_TIMEOUT", "close_bounded", "connected",
+           "connection_kwargs", "retriable", "start_with_retry"]
 
 log = logging.getLogger("stellwerk.kafka")
 
@@ -70,6 +70,16 @@ async def start_with_retry(client: Any, what: str, stop: asyncio.Event | None = 
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), delay)
             delay = min(delay * 2, 10.0)
+
+
+def connected(client: Any) -> bool:
+    """Whether an aiokafka consumer or producer holds at least one open broker connection
+    (read from its client's connection table; False when that cannot be told)."""
+    try:
+        conns = client._client._conns.values()
+        return any(conn.connected() for conn in conns)
+    except AttributeError:
+        return False
 
 
 def retriable(exc: BaseException) -> bool:

@@ -13,7 +13,7 @@ from aiokafka.record.default_records import DefaultRecordBatchBuilder
 from ..config import Config
 from ..core.ports import SendOutcome
 from ..core.records import OutRecord
-from .client import close_bounded, connection_kwargs, retriable, start_with_retry
+from .client import close_bounded, connected, connection_kwargs, retriable, start_with_retry
 
 __all__ = ["KafkaSink", "estimate_size"]
 
@@ -55,6 +55,7 @@ class KafkaSink:
         self._producer = self._make(idempotent=config.kafka.idempotence != "off")
         self._partitions: dict[str, list[int]] = {}
         self._spread = 0
+        self.healthy = False  # the last send reached the broker (read by metrics)
 
     def _make(self, *, idempotent: bool) -> AIOKafkaProducer:
         limits = self._config.limits
@@ -75,6 +76,7 @@ class KafkaSink:
         mode = self._config.kafka.idempotence
         if mode == "off":
             await start_with_retry(self._producer, "producer", stop)
+            self.healthy = True
             return
         quiet = _RefusedInitProducerId()
         if mode == "auto":
@@ -93,7 +95,12 @@ class KafkaSink:
             await start_with_retry(self._producer, "producer", stop)
         finally:
             _SENDER_LOG.removeFilter(quiet)
+        self.healthy = True
         log.info("producer started (idempotent: %s)", "yes" if self.idempotent else "no")
+
+    def broker_up(self) -> bool:
+        """The last send succeeded and a broker connection is open."""
+        return self.healthy and connected(self._producer)
 
     async def stop(self) -> None:
         """Flush and close, in bounded time (nothing unacknowledged was committed)."""
@@ -140,6 +147,7 @@ class KafkaSink:
         if pending:
             # Metadata may be stale (partitions added, leader moved): ask again next time.
             self._partitions.clear()
+        self.healthy = not pending
         return SendOutcome(pending=sorted(pending), failed=failed, error=error)
 
     async def _chain(self, tp: tuple[str, int], idxs: list[int], records: list[OutRecord]

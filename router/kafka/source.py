@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Iterator
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
@@ -15,6 +17,7 @@ from ..core.records import InRecord
 from .client import (
     MAX_RECORD_BYTES,
     close_bounded,
+    connected,
     connection_kwargs,
     retriable,
     start_with_retry,
@@ -26,14 +29,21 @@ log = logging.getLogger("stellwerk.kafka")
 
 
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Logs partition moves; the loop commits per batch, so nothing is pending here."""
+    """Logs partition moves and counts them; the loop commits per batch, so nothing is
+    pending here."""
+
+    def __init__(self, source: KafkaSource) -> None:
+        self._source = source
 
     async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        for tp in revoked:
+            self._source.done.pop(tp, None)
         if revoked:
             log.info("partitions revoked: %s", sorted(f"{p.topic}/{p.partition}"
                                                       for p in revoked))
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._source.rebalances += 1
         log.info("partitions assigned: %s", sorted(f"{p.topic}/{p.partition}"
                                                    for p in assigned))
 
@@ -56,11 +66,41 @@ class KafkaSource:
             fetch_max_bytes=4 * MAX_RECORD_BYTES,
         )
         self._topics = topics
+        #: State for metrics and readiness, read at scrape time.
+        self.rebalances = 0  # assignments received (0: not in the group yet)
+        self.healthy = False  # the last poll or commit reached the broker
+        self.last_commit = 0.0  # wall-clock time of the last successful commit
+        self.done: dict[TopicPartition, int] = {}  # next offset after committed records
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
         """Connect (with retry) and join the group."""
         await start_with_retry(self._consumer, "consumer", stop)
-        self._consumer.subscribe(self._topics, listener=_Listener())
+        self.healthy = True
+        self._consumer.subscribe(self._topics, listener=_Listener(self))
+
+    def broker_up(self) -> bool:
+        """The last commit (or start) succeeded and a broker connection is open."""
+        return self.healthy and connected(self._consumer)
+
+    def assigned(self) -> int:
+        """Partitions assigned now."""
+        return len(self._consumer.assignment())
+
+    def lag(self) -> Iterator[tuple[str, int, int]]:
+        """(topic, partition, records behind) of every assigned partition whose end is
+        known: the fetch high watermark minus the next offset to process. Revoked
+        partitions are simply absent."""
+        consumer = self._consumer
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:
+                continue
+            pos = self.done.get(tp)
+            if pos is None:
+                pos = _fetch_position(consumer, tp)
+                if pos is None:
+                    continue
+            yield tp.topic, tp.partition, max(0, end - pos)
 
     async def stop(self) -> None:
         """Leave the group (where the broker lets us) and close, in bounded time."""
@@ -84,6 +124,7 @@ class KafkaSource:
         try:
             batches = fetch.result()
         except KafkaError as exc:
+            self.healthy = False
             log.warning("poll failed: %s", type(exc).__name__)
             await asyncio.sleep(0.5)
             return []
@@ -116,8 +157,23 @@ class KafkaSource:
             log.warning("commit rejected after a rebalance (%s); the new owner replays",
                         type(exc).__name__)
         except KafkaError as exc:
+            self.healthy = False
             if not retriable(exc):
                 log.error("commit refused (%s); the batch is replayed after a restart",
                           type(exc).__name__)
                 return
             raise TransientError(f"commit: {type(exc).__name__}") from exc
+        else:
+            self.healthy = True
+            self.last_commit = time.time()
+            self.done.update(mine)
+
+
+def _fetch_position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:
+    """The consumer's fetch position of ``tp`` without awaiting (aiokafka keeps it in
+    its subscription state; ``position()`` would wait for a reset)."""
+    try:
+        state = consumer._subscription.subscription.assignment.state_value(tp)
+        return int(state.position) if state is not None and state.has_valid_position else None
+    except (AttributeError, KeyError, TypeError):
+        return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -25,8 +24,7 @@ log = logging.getLogger("stellwerk.kafka")
 
 
 async def follow_table(config: Config, bootstrap: str, topic: str, table: LiveTable,
-                       loaded: asyncio.Event, stop: asyncio.Event,
-                       on_change: Callable[[int], None] | None = None) -> None:
+                       loaded: asyncio.Event, stop: asyncio.Event) -> None:
     """Apply ``topic`` to ``table`` until stop; set ``loaded`` once the topic was read to
     its end (every partition's position at its end offset and at the high watermark of
     a fetch, and one fetch that brought nothing)."""
@@ -62,8 +60,6 @@ async def follow_table(config: Config, bootstrap: str, topic: str, table: LiveTa
                 known = current
                 if loaded.is_set():
                     log.info("table %s updated: %d entries", topic, table.size())
-                if on_change is not None:
-                    on_change(table.size())
             elif not loaded.is_set():
                 # The embedded broker may report end offsets too low, so the fetch high
                 # watermark counts too, and an empty fetch at the end is required.
@@ -78,8 +74,6 @@ async def follow_table(config: Config, bootstrap: str, topic: str, table: LiveTa
 
 
 async def follow_routes(config: Config, bootstrap: str, table: LiveTable,
-                        loaded: asyncio.Event, stop: asyncio.Event,
-                        on_change: Callable[[int], None] | None = None) -> None:
+                        loaded: asyncio.Event, stop: asyncio.Event) -> None:
     """:func:`follow_table` on ``topics.routes``."""
-    await follow_table(config, bootstrap, config.topics.routes, table, loaded, stop,
-                       on_change)
+    await follow_table(config, bootstrap, config.topics.routes, table, loaded, stop)

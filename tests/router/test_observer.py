@@ -32,13 +32,29 @@ def test_batch_counts_reach_prometheus_without_personal_labels() -> None:
 
     asyncio.run(go())
     value = registry.get_sample_value
-    assert value("stellwerk_records_total") == 9
-    assert value("stellwerk_outputs_total", {"kind": "test"}) == 6
-    assert value("stellwerk_outputs_total", {"kind": "rejected"}) == 2
-    assert value("stellwerk_outputs_total", {"kind": "dlq"}) == 1
-    assert value("stellwerk_messages_total", {"type": "RECH", "verdict": "rejected"}) == 2
-    assert value("stellwerk_validation_errors_total", {"code": "1SW18"}) == 2
-    assert value("stellwerk_batch_seconds_count") == 3  # one observation per batch
+    s301 = {"family": "s301"}
+    assert value("stellwerk_records_in_total", {**s301, "topic": "s301.inbound"}) == 9
+    assert value("stellwerk_records_out_total", {"topic": "s301.test", "kind": "test"}) == 6
+    assert value("stellwerk_records_out_total",
+                 {"topic": "s301.rejected", "kind": "rejected"}) == 2
+    assert value("stellwerk_records_out_total", {"topic": "stellwerk.dlq", "kind": "dlq"}) == 1
+    assert value("stellwerk_messages_total",
+                 {**s301, "type": "RECH", "verdict": "rejected"}) == 2
+    assert value("stellwerk_validation_errors_total", {**s301, "code": "1SW18"}) == 2
+    assert value("stellwerk_batch_seconds_count", s301) == 3  # one observation per batch
+    assert value("stellwerk_batch_records_sum", s301) == 9
+    # parsing core: 8 messages in 8 interchanges (the garbage record has no UNB)
+    decoded = sum(value("stellwerk_parse_decode_seconds_count", {**s301, "type": t}) or 0
+                  for t in ("AUFN", "ENTL", "RECH", "KOUB"))
+    assert decoded == 8
+    assert value("stellwerk_parse_validate_seconds_count", {**s301, "type": "RECH"}) == 2
+    assert value("stellwerk_parse_path_total", {**s301, "path": "fast"}) + value(
+        "stellwerk_parse_path_total", {**s301, "path": "exact"}) == 8
+    # the two published RECH examples have wrong UNT counts: the exact checker saw them
+    assert value("stellwerk_parse_path_total", {**s301, "path": "exact"}) >= 2
+    assert value("stellwerk_parse_bytes_total", s301) == sum(len(r.value or b"")
+                                                             for r in records)
+    assert value("stellwerk_end_to_end_seconds_count", s301) is None  # timestamps 0: unknown
     text = generate_latest(registry).decode()
     for private in ("260510223", "120591481", "1234567", "Mustermann"):
         assert private not in text

@@ -223,10 +223,10 @@ def test_refused_output_sends_its_input_to_the_dlq_and_the_partition_moves_on(
 
 
 def test_poison_record_goes_to_dlq(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(_: object) -> None:
+    def boom(*_: object) -> None:
         raise RuntimeError("unexpected")
 
-    monkeypatch.setattr(pipeline.families[0]._validator, "validate", boom)  # type: ignore[attr-defined]
+    monkeypatch.setattr(pipeline.families[0]._validator, "check", boom)  # type: ignore[attr-defined]
     source, sink = MemorySource([rec(production())]), MemorySink()
 
     async def go() -> None:
