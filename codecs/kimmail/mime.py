@@ -6,7 +6,8 @@ Order of the checks, cheapest first, so a hostile mail costs little:
 2. a pre-scan that counts lines starting with ``--`` (boundary delimiters) and
    ``message/rfc822`` containers: a mail with far more than ``max_parts`` of them is
    refused (KIM21) before :class:`email.parser.BytesParser` builds thousands of objects;
-3. the full parse (``policy.default``), then a walk that counts parts (KIM21) and
+3. the full parse (``policy.default``, its header objects kept per mail, see
+   :func:`_mail_policy`), then a walk that counts parts (KIM21) and
    nesting (KIM22), decodes each leaf and checks its size (KIM23), and collects parser
    defects (missing or unclosed boundaries, bad base64 …) as KIM24.
 """
@@ -17,6 +18,8 @@ import re
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
+from email.policy import EmailPolicy
+from typing import Any
 
 import msgspec
 
@@ -25,8 +28,6 @@ from .errors import LimitError, MimeError
 
 __all__ = ["MailParts", "Part", "parse_headers", "parse_mail", "prescan"]
 
-_BOUNDARY_LINE = re.compile(rb"^--", re.MULTILINE)
-_RFC822 = re.compile(rb"message/rfc822", re.IGNORECASE)
 _HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
@@ -55,6 +56,34 @@ class MailParts(msgspec.Struct, frozen=True):
     rfc822: int
 
 
+class _MemoPolicy(EmailPolicy):
+    """``policy.default`` that parses each distinct header field once per mail.
+
+    The parser and the walk fetch a part's Content-Type five or six times (content type,
+    main type, boundary, parameters, file name), and ``policy.default`` parses the field
+    anew on every fetch. Header objects are immutable, so handing out the one already
+    parsed for the same (name, raw value) changes nothing but the time. The memo lives
+    as long as the one message parsed with this policy (:func:`_mail_policy`).
+    """
+
+    def header_fetch_parse(self, name: str, value: Any) -> Any:
+        if hasattr(value, "name"):  # already a header object (set by a program)
+            return value
+        memo: dict[tuple[str, str], Any] = self.__dict__["_memo"]
+        key = (name, value)
+        header = memo.get(key)
+        if header is None:
+            header = memo[key] = super().header_fetch_parse(name, value)
+        return header
+
+
+def _mail_policy() -> EmailPolicy:
+    """A fresh :class:`_MemoPolicy` (one per mail: nothing is shared between mails)."""
+    mail_policy = _MemoPolicy()
+    object.__setattr__(mail_policy, "_memo", {})  # policies refuse attribute assignment
+    return mail_policy
+
+
 def prescan(raw: bytes, limits: KimLimits) -> None:
     """Refuse oversized (KIM20) or part-bombed (KIM21) mails before parsing.
 
@@ -64,11 +93,12 @@ def prescan(raw: bytes, limits: KimLimits) -> None:
     """
     if len(raw) > limits.max_bytes:
         raise LimitError("mail larger than max_bytes", code="KIM20")
-    budget = 2 * limits.max_parts + 8
-    for count, _ in enumerate(_BOUNDARY_LINE.finditer(raw), 1):
-        if count > budget:
-            raise LimitError("too many boundary lines", code="KIM21")
-    if len(_RFC822.findall(raw)) > limits.max_parts:
+    # lines starting with "--": bytes.count is a memchr-speed scan (a regex over a
+    # 16 MiB mail costs milliseconds per megabyte)
+    boundary_lines = raw.startswith(b"--") + raw.count(b"\n--")
+    if boundary_lines > 2 * limits.max_parts + 8:
+        raise LimitError("too many boundary lines", code="KIM21")
+    if raw.lower().count(b"message/rfc822") > limits.max_parts:
         raise LimitError("too many message/rfc822 containers", code="KIM21")
 
 
@@ -111,7 +141,7 @@ def parse_mail(raw: bytes, limits: KimLimits) -> MailParts:
     defects the parser recovered from are returned as KIM24 in ``codes``.
     """
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(raw)
+        msg = BytesParser(policy=_mail_policy()).parsebytes(raw)
     except Exception as exc:
         raise MimeError(f"parser failed: {type(exc).__name__}") from None
     codes: list[str] = []

@@ -27,7 +27,6 @@ import io
 import warnings
 
 from PIL import Image
-from pypdf import PdfReader
 
 from .model import (
     ROLE_BODY,
@@ -38,6 +37,7 @@ from .model import (
     ROLE_MUSTER86,
     ROLE_OTHER,
 )
+from .muster86.pdftext import text_layer
 
 __all__ = [
     "IMAGE_MEDIA",
@@ -107,17 +107,17 @@ def has_anchor(text: str) -> bool:
 
 
 def pdf_intact(data: bytes) -> bool:
-    """Whether the PDF is complete (``%%EOF`` at the end) and pypdf finds a page.
+    """Whether the PDF is complete (``%%EOF`` at the end) and PDFium finds a page.
 
-    A truncated upload usually lacks the trailer; pypdf would silently recover what it
-    can, and the MD would get half a document.
+    A truncated upload usually lacks the trailer; PDFium would silently recover what it
+    can, and the MD would get half a document. The page count comes from the text layer
+    (:func:`kimmail.muster86.pdftext.text_layer`, cached), which the classification and
+    the form reader need anyway.
     """
     if b"%%EOF" not in data[-1024:]:
         return False
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return len(PdfReader(io.BytesIO(data), strict=False).pages) > 0
+        return text_layer(bytes(data), 2).page_count > 0  # the key pdf_text uses
     except Exception:
         return False
 

@@ -1,24 +1,45 @@
-"""The text layer of a PDF (pypdf), for the form reader and for classifying mail parts."""
+"""The text layer of a PDF (PDFium), for the form reader and for classifying mail parts.
+
+The issue named pypdf (or pdfminer) for the text layer; PDFium (pypdfium2, already used
+to render pages) replaced pypdf here because it is several times faster on the same
+documents and the text is the same where it matters (anchors, ``##`` value, MD, KVNR):
+
+=====================================  ==========  ==========
+per PDF, one core (2026-12-07)          pypdf 7.1   PDFium
+=====================================  ==========  ==========
+Muster 86 (``muster86_pdf``, 1 page)    6.7 ms      1.0 ms
+text layer of a whole KIM mail (3 PDFs) 11 ms       2.5 ms
+=====================================  ==========  ==========
+
+PDFium's text differs from pypdf's in whitespace only: runs of spaces are collapsed and
+line ends are ``\\r\\n`` (normalised to ``\\n`` here). Text outside the page's visible box
+is not extracted (what no reader sees vouches for nothing). Invisible text (render mode
+3, a scanner's OCR layer over a scan; or 7, text used as a clip path) and raster images
+are found by walking the page objects, nested form XObjects included.
+
+PDFium is not thread-safe: every call into it here holds :data:`PDFIUM_LOCK`. Rendering
+(:mod:`.render`) is PDFium too; the router calls the codec from worker processes with
+one thread each, so the lock is only a guard against a future thread pool.
+"""
 
 from __future__ import annotations
 
 import functools
-import io
 import logging
-import re
 import struct
+import threading
 import zlib
 
 import msgspec
-from pypdf import PageObject, PdfReader
-from pypdf.errors import PyPdfError
+import pypdfium2 as pdfium
+import pypdfium2.raw as pdfium_c
 
-__all__ = ["PDF_ERRORS", "PdfTextLayer", "pdf_text", "text_layer"]
+__all__ = ["PDFIUM_LOCK", "PDF_ERRORS", "PdfTextLayer", "pdf_text", "text_layer"]
 
-# what pypdf raises on truncated, damaged or hostile PDFs besides its own errors: its
-# parser indexes, unpacks and decodes raw bytes and lets those errors through
+# what PDFium (pypdfium2) raises on truncated, damaged, encrypted or hostile PDFs, and
+# the Python errors its helpers may let through while decoding what the library returns
 PDF_ERRORS: tuple[type[BaseException], ...] = (
-    PyPdfError,
+    pdfium.PdfiumError,
     ValueError,
     KeyError,
     IndexError,
@@ -36,6 +57,9 @@ PDF_ERRORS: tuple[type[BaseException], ...] = (
     NotImplementedError,
 )
 
+#: Held around every PDFium call of this module (PDFium is not thread-safe).
+PDFIUM_LOCK = threading.Lock()
+
 _log = logging.getLogger(__name__)
 
 
@@ -43,80 +67,104 @@ class PdfTextLayer(msgspec.Struct, frozen=True):
     """What the text layer of a PDF says, page by page."""
 
     pages: tuple[str, ...]  # text of each examined page ("" when none)
-    parsed: bool  # pypdf could parse the file at all
+    parsed: bool  # the PDF could be opened at all (PDFium)
     scanner_ocr: bool  # invisible text over a scan (a scanner's own OCR)
     #: Per examined page: whether it draws a raster image (a scan could hide in it).
     #: True where that could not be determined.
     images: tuple[bool, ...] = ()
+    #: Pages of the whole document (0 when it could not be opened).
+    page_count: int = 0
 
 
-_INVISIBLE = re.compile(rb"(?<![0-9.])3\s+Tr\b")
-_INLINE_IMAGE = re.compile(rb"(?<![A-Za-z])BI\s")
+_INVISIBLE_MODES = frozenset({pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE,
+                              pdfium_c.FPDF_TEXTRENDERMODE_CLIP})
 _MAX_FORM_DEPTH = 4  # form XObjects nested in form XObjects
+# page objects visited per page; a page with more is not looked at further (a hostile
+# page must not keep the walk busy): it counts as holding images and invisible text
+_MAX_OBJECTS = 50_000
 
 
-def _content(page: PageObject) -> bytes | None:
+def _objects(page: pdfium.PdfPage) -> tuple[bool, bool]:
+    """(invisible text, raster image) drawn by the page, nested forms included; True
+    for both when the walk had to stop (too deep, too many objects)."""
+    invisible = images = False
+    # (container, is a form object, depth); the page itself is the first container
+    stack: list[tuple[object, bool, int]] = [(page.raw, False, 0)]
+    seen = 0
+    while stack:
+        container, form, depth = stack.pop()
+        count = (pdfium_c.FPDFFormObj_CountObjects(container) if form
+                 else pdfium_c.FPDFPage_CountObjects(container))
+        if count < 0:
+            return True, True
+        seen += count
+        if seen > _MAX_OBJECTS:
+            return True, True
+        for i in range(count):
+            obj = (pdfium_c.FPDFFormObj_GetObject(container, i) if form
+                   else pdfium_c.FPDFPage_GetObject(container, i))
+            if not obj:
+                continue
+            kind = pdfium_c.FPDFPageObj_GetType(obj)
+            if kind == pdfium_c.FPDF_PAGEOBJ_IMAGE:
+                images = True
+            elif kind == pdfium_c.FPDF_PAGEOBJ_TEXT:
+                if pdfium_c.FPDFTextObj_GetTextRenderMode(obj) in _INVISIBLE_MODES:
+                    invisible = True
+            elif kind == pdfium_c.FPDF_PAGEOBJ_FORM:
+                if depth >= _MAX_FORM_DEPTH:
+                    return True, True
+                stack.append((obj, True, depth + 1))
+        if invisible and images:
+            break
+    return invisible, images
+
+
+def _page_text(page: pdfium.PdfPage) -> str:
+    textpage = page.get_textpage()
     try:
-        contents = page.get_contents()
-        return contents.get_data() if contents is not None else b""
-    except PDF_ERRORS:
-        return None
+        # the page's visible box; FPDFText_GetText (get_text_range) recurses over
+        # "passive" characters in pypdfium2 and could exhaust the stack
+        text = str(textpage.get_text_bounded())
+    finally:
+        textpage.close()
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
-def _invisible_text(raw: bytes | None) -> bool:
-    """Whether the page draws text in render mode 3 (invisible), as OCR'd scans do."""
-    return raw is not None and bool(_INVISIBLE.search(raw))
-
-
-def _xobject_images(resources: object, depth: int) -> bool:
-    xobjects = resources.get("/XObject") if hasattr(resources, "get") else None
-    if xobjects is None:
-        return False
-    xobjects = xobjects.get_object()
-    for ref in xobjects.values():
-        obj = ref.get_object()
-        subtype = obj.get("/Subtype")
-        if subtype == "/Image":
-            return True
-        if subtype == "/Form" and (depth >= _MAX_FORM_DEPTH or _xobject_images(
-                obj.get("/Resources", {}), depth + 1)):
-            return True
-    return False
-
-
-def _draws_images(page: PageObject, raw: bytes | None) -> bool:
-    """Whether the page draws a raster image (XObject or inline); True when unsure."""
-    if raw is None or _INLINE_IMAGE.search(raw):
-        return True
+def _read_layer(data: bytes, max_pages: int) -> PdfTextLayer:
+    # a password-protected PDF fails to open (PDFium tries the empty password)
+    doc = pdfium.PdfDocument(data)
     try:
-        return _xobject_images(page.get("/Resources", {}), 0)
-    except PDF_ERRORS:
-        return True
+        count = len(doc)
+        pages: list[str] = []
+        images: list[bool] = []
+        scanner_ocr = False
+        for index in range(min(count, max_pages)):
+            page = doc[index]
+            try:
+                pages.append(_page_text(page))
+                invisible, drawn = _objects(page)
+            finally:
+                page.close()
+            scanner_ocr = scanner_ocr or invisible
+            images.append(drawn)
+    finally:
+        doc.close()
+    return PdfTextLayer(tuple(pages), True, scanner_ocr, tuple(images), count)
 
 
-# Classifying a part and reading it as a form both need its text layer: parse once.
+# Classifying a part, checking it is intact and reading it as a form all need its text
+# layer: parse once.
 @functools.lru_cache(maxsize=8)
 def text_layer(data: bytes, max_pages: int = 2) -> PdfTextLayer:
     """The text layer of the first ``max_pages`` pages; never raises on bad input."""
     try:
-        reader = PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted and not reader.decrypt(""):
-            return PdfTextLayer((), False, False)
-        pages: list[str] = []
-        images: list[bool] = []
-        scanner_ocr = False
-        for index, page in enumerate(reader.pages):
-            if index >= max_pages:
-                break
-            pages.append(page.extract_text() or "")
-            raw = _content(page)
-            scanner_ocr = scanner_ocr or _invisible_text(raw)
-            images.append(_draws_images(page, raw))
+        with PDFIUM_LOCK:
+            return _read_layer(data, max_pages)
     except PDF_ERRORS as exc:
         # the exception type only: messages of parsers may quote document bytes
         _log.debug("pdf text layer unreadable: %s", type(exc).__name__)
         return PdfTextLayer((), False, False)
-    return PdfTextLayer(tuple(pages), True, scanner_ocr, tuple(images))
 
 
 def pdf_text(data: bytes, max_pages: int = 2) -> str | None:
@@ -127,3 +175,4 @@ def pdf_text(data: bytes, max_pages: int = 2) -> str | None:
     """
     text = "\n".join(text_layer(bytes(data), max_pages).pages)
     return text if text.strip() else None
+

@@ -16,7 +16,7 @@ import logging
 import msgspec
 from PIL import Image
 
-from .barcode import read_barcode_texts
+from .barcode import pdf_page_barcode_texts, read_barcode_texts
 from .errors import FormError, UnreadablePdfError, UnsupportedMediaError
 from .fields import aktenzeichen_in, anchors_in, compile_pattern, is_form_text, kvnr_in, md_names_in
 from .images import IMAGE_FORMATS, load_images
@@ -127,9 +127,13 @@ class _Acc:
 
 def _barcode_values(image: Image.Image, pattern: str, *, rotated: bool = True
                     ) -> tuple[str, ...]:
+    return _matching(read_barcode_texts(image, rotated=rotated), pattern)
+
+
+def _matching(texts: list[str], pattern: str) -> tuple[str, ...]:
     _, alone = compile_pattern(pattern)
     values: list[str] = []
-    for text in read_barcode_texts(image, rotated=rotated):
+    for text in texts:
         # a barcode holds the bare value, sometimes with the printed "##"
         bare = text.lstrip("#").strip()
         if alone.fullmatch(bare) and bare not in values:
@@ -162,6 +166,8 @@ def _read_pdf(data: bytes, pattern: str, limits: FormLimits) -> FormReading:
 
     rendered = False
     for index in range(max(1, limits.max_pages)):
+        if layer.parsed and index >= layer.page_count:
+            break  # no such page (the text layer opened the same document)
         page_text = layer.pages[index] if index < len(layer.pages) else ""
         chars = len("".join(page_text.split())) if not layer.scanner_ocr else 0
         born_digital = chars >= _SUBSTANTIAL
@@ -172,32 +178,45 @@ def _read_pdf(data: bytes, pattern: str, limits: FormLimits) -> FormReading:
             rendered = True
             continue
         # Without OCR to follow (a born-digital form, or OCR off) the page is only
-        # searched for barcodes: a coarser page will do, upright if born digital.
+        # searched for barcodes: a coarser page will do, upright if born digital, and
+        # no PIL image is made of it (pdf_page_barcode_texts).
         coarse = born_digital or not limits.ocr
         dpi = min(limits.dpi, _BARCODE_DPI) if coarse else limits.dpi
+        # a page with text of its own is drawn upright; a scan may lie any way
+        rotated = chars < _SOME_TEXT
+        page: Image.Image | None = None
         try:
-            page = render_page(data, index, dpi=dpi, max_pixels=limits.max_pixels)
+            if coarse:
+                # a page of text and vector graphics renders clean: zxing's downscaled
+                # passes (for scans and photos) find nothing more there
+                clean = index < len(layer.images) and not layer.images[index]
+                texts = pdf_page_barcode_texts(data, index, dpi=dpi,
+                                               max_pixels=limits.max_pixels, rotated=rotated,
+                                               downscale=not clean)
+            else:
+                page = render_page(data, index, dpi=dpi, max_pixels=limits.max_pixels)
+                texts = None if page is None else read_barcode_texts(page, rotated=rotated)
         except UnreadablePdfError:
             break
         except FormError as exc:  # too many pixels
             acc.notes.append(exc.detail)
             break
-        if page is None:
+        if texts is None:
             break
         rendered = True
         # barcodes are cheap on a rendered page and catch a conflicting text layer
-        # a page with text of its own is drawn upright; a scan may lie any way
-        acc.add_values(_barcode_values(page, pattern, rotated=chars < _SOME_TEXT), "barcode",
-                       True)
+        acc.add_values(_matching(texts, pattern), "barcode", True)
         if acc.settled():
             break
         if limits.ocr:
-            if dpi != limits.dpi:
+            if page is None:
                 try:
                     page = render_page(data, index, dpi=limits.dpi,
-                                       max_pixels=limits.max_pixels) or page
+                                       max_pixels=limits.max_pixels)
                 except FormError as exc:
                     acc.notes.append(exc.detail)
+                    break
+                if page is None:
                     break
             _ocr_into(acc, page, float(limits.dpi), pattern, limits)
         if acc.is_form:
