@@ -7,8 +7,9 @@ UV := $(PYTHON) -m uv
 .PHONY: system-deps bootstrap demo test test-quick lint bench chaos clean
 
 # Debian packages the KIM family needs: tesseract (German + orientation data) for reading
-# scanned Muster 86 forms, dovecot's POP3 server for the ingest tests.
-DEBIAN_PACKAGES := tesseract-ocr tesseract-ocr-deu tesseract-ocr-osd dovecot-pop3d
+# scanned Muster 86 forms, dovecot's POP3 server for the ingest tests, Prometheus (and
+# promtool) for the metrics integration test and the alert rule tests.
+DEBIAN_PACKAGES := tesseract-ocr tesseract-ocr-deu tesseract-ocr-osd dovecot-pop3d prometheus
 
 bootstrap: system-deps
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
@@ -37,7 +38,7 @@ chaos: bootstrap
 	@CHAOS_PROFILE=full $(UV) run --frozen pytest -q -s tests/router/test_chaos.py::test_chaos
 
 lint: bootstrap
-	@$(UV) run --frozen ruff check codecs router tests benchmarks
+	@$(UV) run --frozen ruff check codecs router tests benchmarks deploy
 	@$(UV) run --frozen mypy codecs/sgb301 codecs/kimmail router
 
 bench: bootstrap

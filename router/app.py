@@ -24,7 +24,7 @@ from .logs import configure_logging
 from .loop import StoppedError, run_loop, until_stopped
 from .metrics import MetricsServer, PrometheusObserver, Readiness, build_info
 
-__all__ = ["run_async", "serve"]
+__all__ = ["install_signals", "run_async", "serve"]
 
 log = logging.getLogger("stellwerk")
 T = TypeVar("T")
@@ -45,7 +45,8 @@ def run_async(main: Callable[[], Coroutine[Any, Any, T]]) -> T:
         return runner.run(main())
 
 
-def _install_signals(stop: asyncio.Event) -> None:
+def install_signals(stop: asyncio.Event) -> None:
+    """SIGTERM and SIGINT set ``stop``."""
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError):
@@ -104,7 +105,7 @@ async def serve(config: Config, bootstrap: str, stop: asyncio.Event | None = Non
     group join): within ``STOP_BOUND`` seconds of the signal the process has exited.
     """
     stop = stop or asyncio.Event()
-    _install_signals(stop)
+    install_signals(stop)
     watchdog = asyncio.create_task(_arm_on_stop(stop))
     try:
         return await _serve(config, bootstrap, stop)

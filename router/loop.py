@@ -223,7 +223,7 @@ def count_outputs(stats: Stats, family: str, outputs: list[OutRecord]) -> None:
     """Acknowledged outputs by topic and kind; their messages by type and verdict."""
     count = stats.count
     for o in outputs:
-        count(("stellwerk_records_out_total", o.topic, o.kind))
+        count(("stellwerk_records_out_total", family, o.topic, o.kind))
         if o.kind not in _NOT_MESSAGES and o.mtype and o.verdict:
             count(("stellwerk_messages_total", family, o.mtype, o.verdict))
         for code in o.codes:

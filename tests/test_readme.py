@@ -2,6 +2,7 @@
 
 from pathlib import Path
 
+from router.metrics.catalogue import SPECS
 from sgb301 import CATALOGUE
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
@@ -20,3 +21,10 @@ def test_every_error_code_is_documented() -> None:
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (Path(__file__).parent.parent / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_every_metric_is_documented() -> None:
+    for spec in SPECS.values():
+        name = spec.name + ("_info" if spec.kind == "info" else "")
+        labels = ", ".join(spec.labels) or "–"
+        assert f"| `{name}` | {spec.kind} | {labels} |" in README, spec.name

@@ -71,6 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--log-format", choices=("text", "json"), default=None,
                      help="log lines as text (default) or JSON objects")
 
+    lag = sub.add_parser("lag-exporter",
+                         help="serve the routers' consumer-group lag, read from the broker")
+    lag.add_argument("--bootstrap", metavar="HOST:PORT", default=None)
+    lag.add_argument("--config", metavar="FILE", default=None)
+    lag.add_argument("--metrics-port", type=int, default=None, metavar="N")
+    lag.add_argument("--interval", type=float, default=10.0, metavar="S",
+                     help="seconds between two readings (default 10)")
+
+    top = sub.add_parser("top", help="live view of running routers, from their /metrics")
+    top.add_argument("urls", nargs="*", metavar="URL",
+                     help="metrics endpoints (host:port or http://host:port/metrics); "
+                          "default: localhost and the configured metrics_port")
+    top.add_argument("--config", metavar="FILE", default=None)
+    top.add_argument("--interval", type=float, default=2.0, metavar="S")
+    top.add_argument("--once", action="store_true",
+                     help="two readings --interval apart, one table, then exit")
+
     b = sub.add_parser("broker", help="run the embedded broker alone")
     b.add_argument("--port", type=int, default=0)
 
@@ -173,6 +190,14 @@ def _run(args: argparse.Namespace) -> int:
         if overrides:
             config = msgspec.structs.replace(config, **overrides)
         return run_command(config, args.bootstrap)
+    if args.command == "lag-exporter":
+        from .lag import lag_exporter_main  # noqa: PLC0415
+
+        return lag_exporter_main(args, _config(args.config))
+    if args.command == "top":
+        from .top import top_main  # noqa: PLC0415
+
+        return top_main(args, _config(args.config))
     if args.command == "broker":
         from .tools import broker_main  # noqa: PLC0415
 

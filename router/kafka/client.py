@@ -75,9 +75,9 @@ async def start_with_retry(client: Any, what: str, stop: asyncio.Event | None = 
 def connected(client: Any) -> bool:
     """Whether an aiokafka consumer or producer holds at least one open broker connection
     (read from its client's connection table; False when that cannot be told)."""
+    inner: Any = getattr(client, "_client", None) or getattr(client, "client", None)
     try:
-        conns = client._client._conns.values()
-        return any(conn.connected() for conn in conns)
+        return any(conn.connected() for conn in inner._conns.values())
     except AttributeError:
         return False
 

@@ -71,7 +71,7 @@ _ALL = (
     MetricSpec("stellwerk_records_out_total", "counter",
                "Output records acknowledged, by topic and terminal kind (routed, rejected, "
                "unroutable, test, reply, dlq, quarantine, notice, unmatched, released, "
-               "tombstone)", ("topic", "kind")),
+               "tombstone)", ("family", "topic", "kind")),
     MetricSpec("stellwerk_batch_records", "histogram", "Input records per batch", _F,
                BUCKETS["batch"]),
     MetricSpec("stellwerk_batch_seconds", "histogram",
@@ -117,8 +117,6 @@ _ALL = (
     MetricSpec("stellwerk_kim_pool_busy_seconds_total", "counter",
                "Worker time spent analysing mails (rate / workers = utilisation)",
                group="kim"),
-    MetricSpec("stellwerk_kim_held_mails", "gauge",
-               "Mails held in kim.unmatched, waiting for their case", group="kim"),
     # ---- process ----------------------------------------------------------------------
     MetricSpec("stellwerk_ready", "gauge",
                "1 when partitions are assigned, tables loaded and the broker reachable",

@@ -9,10 +9,10 @@ from the event loop (see :mod:`router.metrics.http`), so no lock is needed eithe
 >>> from prometheus_client import CollectorRegistry, generate_latest
 >>> obs = PrometheusObserver(CollectorRegistry())
 >>> s = Stats()
->>> s.count(("stellwerk_records_out_total", "uv.carrier", "routed"), 3)
+>>> s.count(("stellwerk_records_out_total", "s301", "uv.carrier", "routed"), 3)
 >>> obs.on_batch(s)
 >>> obs.registry.get_sample_value("stellwerk_records_out_total",
-...                               {"topic": "uv.carrier", "kind": "routed"})
+...                               {"family": "s301", "topic": "uv.carrier", "kind": "routed"})
 3.0
 """
 

@@ -12,13 +12,14 @@ from traffic import assert_no_health_data
 
 @pytest.fixture
 def routers(tmp_path: Path) -> Iterator[RouterFactory]:
-    """Start routers (``routers(env, bootstrap, name)``); all are stopped afterwards,
+    """Start routers (``routers(env, bootstrap, name, args)``); all are stopped afterwards,
     their logs printed (pytest shows them for a failing test) and scanned: health data
     never reaches a log, in any line of any router of any test that uses this."""
     made: list[RouterProcess] = []
 
-    def start(env: dict[str, str], bootstrap: str, name: str = "router") -> RouterProcess:
-        r = RouterProcess(bootstrap, env, tmp_path / f"{name}-{len(made)}.log").start()
+    def start(env: dict[str, str], bootstrap: str, name: str = "router",
+              args: tuple[str, ...] = ()) -> RouterProcess:
+        r = RouterProcess(bootstrap, env, tmp_path / f"{name}-{len(made)}.log", args).start()
         made.append(r)
         return r
 
