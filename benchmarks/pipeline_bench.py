@@ -64,7 +64,7 @@ from router.kafka import MAX_RECORD_BYTES, KafkaSink, KafkaSource, ensure_topics
 from router.kafka.broker import EmbeddedBroker
 from router.logs import configure_logging
 from router.loop import run_loop
-from router.metrics import PrometheusObserver
+from router.metrics import NullObserver, PrometheusObserver
 
 GOAL_RATIO = 0.70  # router messages/s vs passthrough (issue)
 TEST_IK = "120591481"  # UV test IK: receiver of the generated KH→KT messages
@@ -231,10 +231,12 @@ async def passthrough(bootstrap: str, group: str, source: str, target: str, mete
 
 
 async def router(config: Config, bootstrap: str, topics: list[str], meter: Meter,
-                 stop: asyncio.Event) -> None:
-    """What ``serve`` runs: run_loop over KafkaSource → Pipeline → KafkaSink."""
-    observer = PrometheusObserver()
+                 stop: asyncio.Event, *, metrics: bool = True) -> None:
+    """What ``serve`` runs: run_loop over KafkaSource → Pipeline → KafkaSink (``metrics``
+    off: no parse timing in the families and a NullObserver)."""
+    observer = PrometheusObserver() if metrics else NullObserver()
     pipeline = build_pipeline(config, RoutingTable(config.routes))
+    pipeline.stats.enabled = metrics
     source = KafkaSource(config, bootstrap, topics)
     sink = KafkaSink(config, bootstrap)
     await sink.start(stop)
@@ -299,7 +301,9 @@ async def read_topic(bootstrap: str, topic: str, partitions: int) -> list[Any]:
             batches = await consumer.getmany(timeout_ms=300)
             for records in batches.values():
                 out.extend(records)
-            if not batches and all([await consumer.position(tp) >= end[tp] for tp in tps]):
+            if not batches and all([await consumer.position(tp)
+                                    >= max(end[tp], consumer.highwater(tp) or 0)
+                                    for tp in tps]):
                 return out
     finally:
         await consumer.stop()
@@ -352,7 +356,8 @@ async def throughput(kind: str, config: Config, bootstrap: str, group: str, n: i
                            config.poll_timeout_ms)
     else:
         cfg = msgspec.structs.replace(config, group_id=group)
-        coro = router(cfg, bootstrap, [config.topics.inbound], meter, stop)
+        coro = router(cfg, bootstrap, [config.topics.inbound], meter, stop,
+                      metrics=kind != "router-nometrics")
     if profiler is not None:
         profiler.enable()
     task = asyncio.create_task(coro)
@@ -377,7 +382,10 @@ async def latency(kind: str, config: Config, bootstrap: str, prefix: str,
                            config.batch_max, config.poll_timeout_ms)
         out_topic = lat_out
     else:
-        cfg = msgspec.structs.replace(config, group_id=f"{prefix}.{kind}.lat")
+        # the pipeline dispatches by topic: the latency topic is this router's inbound
+        cfg = msgspec.structs.replace(config, group_id=f"{prefix}.{kind}.lat",
+                                      topics=msgspec.structs.replace(config.topics,
+                                                                     inbound=lat_in))
         coro = router(cfg, bootstrap, [lat_in], meter, stop)
         out_topic = next(iter(config.routes.values()))
     task = asyncio.create_task(coro)
@@ -458,7 +466,8 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> None:
 
     results = {"passthrough": Result("bare aiokafka passthrough"),
                "router": Result("Stellwerk router (run_loop, KafkaSource → Pipeline → "
-                                "KafkaSink)")}
+                                "KafkaSink)"),
+               "router-nometrics": Result("Stellwerk router, metrics off")}
     for run in range(args.repeat):  # alternating, best of: the machine may be shared
         for kind, res in results.items():
             rate, cpu = await throughput(kind, config, bootstrap, f"{prefix}.{kind}.{run}", n,
@@ -472,8 +481,9 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> None:
         results["passthrough"].notes.append(
             f"{observed[pt_out]} outputs for {n} inputs x {args.repeat} runs")
     router_seen = Counter({t: c for t, c in observed.items() if t != pt_out and c})
-    if router_seen != Counter({t: c * args.repeat for t, c in expected.items()}):
-        results["router"].notes.append(f"outputs {dict(router_seen)} ≠ expected x {args.repeat}")
+    runs = 2 * args.repeat  # the router with and without metrics
+    if router_seen != Counter({t: c * runs for t, c in expected.items()}):
+        results["router"].notes.append(f"outputs {dict(router_seen)} ≠ expected x {runs}")
 
     rate = args.rate
     if rate is None:  # well below saturation (the load generator shares the CPU)
@@ -482,6 +492,8 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> None:
     lat_values = [values[i % n] for i in range(n_lat)]
     achieved_rates: dict[str, float] = {}
     for kind, res in results.items():
+        if kind == "router-nometrics":
+            continue
         lat, achieved, note = await latency(kind, config, bootstrap, prefix, lat_values, rate)
         res.p50, res.p99 = percentile(lat, 0.50), percentile(lat, 0.99)
         achieved_rates[kind] = achieved
@@ -517,14 +529,15 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> None:
           f"poll to last commit; best of {args.repeat}, alternating")
     print(f"- latency: {n_lat - 1:,} records at {rate:,.0f} msg/s{auto}; output CreateTime − "
           f"input CreateTime; load achieved: " + ", ".join(
-              f"{kind} {achieved_rates[kind]:,.0f} msg/s" for kind in results))
+              f"{kind} {achieved_rates[kind]:,.0f} msg/s" for kind in achieved_rates))
     print()
     print("| pipeline | messages/s | ratio vs passthrough | p50 ms | p99 ms |")
     print("|---|---:|---:|---:|---:|")
     for res in results.values():
-        assert res.rate is not None and res.p50 is not None and res.p99 is not None
-        print(f"| {res.name} | {res.rate:,.0f} | {res.rate / base:.2f} | {res.p50:.0f} | "
-              f"{res.p99:.0f} |")
+        assert res.rate is not None
+        p50 = "–" if res.p50 is None else f"{res.p50:.0f}"
+        p99 = "–" if res.p99 is None else f"{res.p99:.0f}"
+        print(f"| {res.name} | {res.rate:,.0f} | {res.rate / base:.2f} | {p50} | {p99} |")
     print(f"| Stellwerk core only, no Kafka (Pipeline.process) | {core_rate:,.0f} | "
           f"{core_rate / base:.2f} | – | – |")
     print()
@@ -536,6 +549,9 @@ async def bench(args: argparse.Namespace, bootstrap: str) -> None:
     print()
     verdict = "met" if ratio >= GOAL_RATIO else "NOT met"
     print(f"Goal router ≥ {GOAL_RATIO:.0%} of passthrough: **{verdict}** ({ratio:.1%}).")
+    off_cpu = results["router-nometrics"].cpu or 1.0
+    print(f"Metrics cost (router CPU per message, on vs off): {r_cpu / off_cpu - 1:+.1%} "
+          f"(goal < 3 %).")
     print()
     print(f"Router outputs over {args.repeat} throughput runs: {dict(router_seen)}.")
     for res in results.values():

@@ -42,7 +42,8 @@ from .core.records import InRecord, OutRecord
 from .core.stats import Stats
 from .metrics.observer import NullObserver, Observer
 
-__all__ = ["StoppedError", "count_outputs", "deliver", "run_loop", "until_stopped"]
+__all__ = ["StoppedError", "account_batch", "count_outputs", "deliver", "run_loop",
+           "until_stopped"]
 
 log = logging.getLogger("stellwerk.runner")
 # Outputs that are not a message's verdict: dead letters, notices to senders.
@@ -189,17 +190,19 @@ async def run_loop(
         done = time.perf_counter()
         stats = pipeline.stats.drain()
         if stats.enabled:
-            _account(stats, pipeline, batch, outputs, acked_at,
+            account_batch(stats, pipeline, batch, outputs, acked_at,
                      (sent, acked, done, done - started))
         obs.on_batch(stats)
         total += len(batch)
     return total
 
 
-def _account(stats: Stats, pipeline: Pipeline, batch: list[InRecord],
-             outputs: list[OutRecord], acked_at: float,
-             times: tuple[float, float, float, float]) -> None:
-    """The loop's share of a batch's metrics: once per batch, counters aggregated."""
+def account_batch(stats: Stats, pipeline: Pipeline, batch: list[InRecord],
+                  outputs: list[OutRecord], acked_at: float,
+                  times: tuple[float, float, float, float]) -> None:
+    """The loop's share of a batch's metrics, counters aggregated: input records per topic,
+    outputs, batch size and times (``times``: sent, acknowledged, committed, seconds of
+    the whole batch), end-to-end latency per input record."""
     family = pipeline.family_of(batch[0].topic)
     name = family.name if family is not None else "none"
     sent, acked, done, seconds = times
