@@ -255,3 +255,41 @@ async def _scenario(broker: EmbeddedBroker, routers: RouterFactory, tmp_path: Pa
         exporter.wait(timeout=10)
         lag_log.close()
         print((tmp_path / "lag.log").read_text(errors="replace")[-2000:])
+
+
+def _lag_series(port: int) -> set[str]:
+    status, body = _get(f"http://127.0.0.1:{port}/metrics")
+    assert status == 200
+    return {f"{s.labels['topic']}/{s.labels['partition']}"
+            for f in text_string_to_metric_families(body.decode()) for s in f.samples
+            if s.name == "stellwerk_consumer_lag"}
+
+
+def test_lag_series_follow_the_assignment(broker: EmbeddedBroker,
+                                          routers: RouterFactory) -> None:
+    """A revoked partition's lag series disappears from the router that lost it."""
+    ts = TopicSet.unique("lagrevoke")
+    env = ts.env()
+
+    async def scenario() -> None:
+        port_a, port_b = free_port(), free_port()
+        a = routers(env, broker.bootstrap, "a", ("--metrics-port", str(port_a)))
+        await a.wait_assigned()
+        await produce(broker.bootstrap, ts.inbound, list(load().values()))
+        everything = {f"{t}/{p}" for t in (ts.inbound, ts.replay) for p in range(3)}
+        await _until("all six partitions reported by a",
+                     lambda: _lag_series(port_a) == everything, 30)
+        b = routers(env, broker.bootstrap, "b", ("--metrics-port", str(port_b),
+                                                 "--log-format", "json"))
+        await b.wait_assigned(60)
+        await _until("a's series shrink to its new assignment",
+                     lambda: _lag_series(port_a) == a.assignment(), 60)
+        mine_a, mine_b = a.assignment(), b.assignment()
+        assert mine_a and mine_b and not mine_a & mine_b
+        await _until("b reports its partitions", lambda: _lag_series(port_b) == mine_b, 30)
+        # b logs JSON objects, one per line
+        lines = [ln for ln in b.log().splitlines() if ln.strip()]
+        assert lines and all(json.loads(ln)["logger"].startswith(("stellwerk", "aiokafka"))
+                             for ln in lines)
+
+    asyncio.run(scenario())

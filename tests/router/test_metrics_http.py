@@ -1,0 +1,72 @@
+"""``/metrics``, ``/healthz``, ``/readyz`` over real HTTP, and the JSON log lines."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+import urllib.error
+import urllib.request
+
+from prometheus_client import CollectorRegistry
+
+from router.core.stats import Stats
+from router.logs import JsonFormatter
+from router.metrics import MetricsServer, PrometheusObserver, Readiness
+
+
+def _get(url: str) -> tuple[int, str, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return resp.status, resp.headers["Content-Type"], resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers["Content-Type"], exc.read().decode()
+
+
+def test_endpoints_answer_from_the_event_loop() -> None:
+    observer = PrometheusObserver(CollectorRegistry())
+    stats = Stats()
+    stats.count(("stellwerk_records_in_total", "s301", "s301.inbound"), 5)
+    observer.on_batch(stats)
+    readiness = Readiness()
+    loaded = {"tables": False}
+    readiness.add("tables loaded", lambda: loaded["tables"])
+    readiness.add("broker reachable", lambda: True)
+
+    async def scenario() -> None:
+        server = MetricsServer(observer.registry, readiness, 0, "127.0.0.1")
+        port = await server.start()
+        base = f"http://127.0.0.1:{port}"
+        get = lambda path: asyncio.to_thread(_get, base + path)  # noqa: E731
+        try:
+            status, _, body = await get("/readyz")
+            assert (status, body) == (503, "not ready:\n- tables loaded\n")
+            loaded["tables"] = True
+            assert (await get("/readyz"))[0::2] == (200, "ready\n")
+            assert (await get("/healthz"))[0::2] == (200, "ok\n")
+            status, ctype, body = await get("/metrics")
+            assert status == 200 and ctype.startswith("text/plain; version=")
+            assert ('stellwerk_records_in_total{family="s301",topic="s301.inbound"} 5.0'
+                    in body)
+            assert "stellwerk_build_info{" in body
+            assert (await get("/nothing"))[0] == 404
+        finally:
+            await server.stop()
+
+    asyncio.run(scenario())
+
+
+def test_json_log_lines_carry_extras_and_only_the_exception_class() -> None:
+    try:
+        raise ValueError("Mustermann, Erika 1960-01-01")  # payload in the message
+    except ValueError:
+        rec = logging.LogRecord("stellwerk.runner", logging.ERROR, "loop.py", 1,
+                                "processing failed offset=%d", (42,), sys.exc_info())
+    rec.topic = "s301.inbound"
+    line = JsonFormatter().format(rec)
+    obj = json.loads(line)
+    assert obj["msg"] == "processing failed offset=42"
+    assert obj["level"] == "ERROR" and obj["logger"] == "stellwerk.runner"
+    assert obj["topic"] == "s301.inbound" and obj["exception"] == "ValueError"
+    assert "Mustermann" not in line
