@@ -44,6 +44,7 @@ from .model import (
     Reason,
 )
 from .muster86 import FormLimits, FormReading, pdf_text, read_form
+from .muster86.pdftext import release_held
 from .reasons import CATALOGUE, ERROR, notice_for, reason
 from .roles import (
     IMAGE_MEDIA,
@@ -378,3 +379,5 @@ def analyse(
     except Exception:  # the contract is total: an unforeseen failure is broken MIME
         data = raw if isinstance(raw, bytes) else b""
         return _verdict(data, config, ["KIM24"], msg=None)
+    finally:
+        release_held()  # no PDF of this mail stays open in PDFium

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from email import policy
+from email.headerregistry import HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
 from email.policy import EmailPolicy
@@ -77,9 +78,32 @@ class _MemoPolicy(EmailPolicy):
         return header
 
 
+class _ClassCachingRegistry(HeaderRegistry):
+    """``HeaderRegistry`` that builds the class of each header kind once.
+
+    The stdlib registry creates a new class (``type(...)``) for every header it parses;
+    the classes only combine a header kind with ``BaseHeader``, so one per kind is the
+    same class. Only classes are kept here, never a header value.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._classes: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        cls = self._classes.get(key)
+        if cls is None:
+            cls = self._classes[key] = super().__getitem__(name)
+        return cls
+
+
+_REGISTRY = _ClassCachingRegistry()
+
+
 def _mail_policy() -> EmailPolicy:
-    """A fresh :class:`_MemoPolicy` (one per mail: nothing is shared between mails)."""
-    mail_policy = _MemoPolicy()
+    """A fresh :class:`_MemoPolicy` (one per mail: no header is shared between mails)."""
+    mail_policy = _MemoPolicy(header_factory=_REGISTRY)
     object.__setattr__(mail_policy, "_memo", {})  # policies refuse attribute assignment
     return mail_policy
 

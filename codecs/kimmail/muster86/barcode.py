@@ -26,7 +26,7 @@ import zxingcpp
 from PIL import Image
 
 from .errors import TooManyPixelsError, UnreadablePdfError
-from .pdftext import PDFIUM_LOCK
+from .pdftext import pdfium_page
 
 __all__ = ["pdf_page_barcode_texts", "read_barcode_texts"]
 
@@ -75,42 +75,34 @@ def pdf_page_barcode_texts(
     :func:`~kimmail.muster86.render.render_page` would find them.  ``downscale=False``
     only for a page without raster images (see the module docstring).
 
-    The resolution and the errors are those of ``render_page``: a page above
+    The page the text layer of ``data`` loaded is rendered if it is still open
+    (:func:`~kimmail.muster86.pdftext.pdfium_page`). The resolution and the errors are
+    those of ``render_page``: a page above
     ``max_pixels`` is rendered at the highest resolution that fits,
     :class:`TooManyPixelsError` when not even 72 dpi fits, :class:`UnreadablePdfError`
     for damaged or password-protected documents.
     """
-    with PDFIUM_LOCK:
-        try:
-            doc = pdfium.PdfDocument(data)
-        except pdfium.PdfiumError as exc:
-            raise UnreadablePdfError from exc
-        try:
-            if index >= len(doc):
+    try:
+        with pdfium_page(data, index) as page:
+            if page is None:
                 return None
-            page = doc[index]
+            w_pt, h_pt = page.get_size()
+            area = w_pt * h_pt  # pixels at scale 1 (72 dpi)
+            if not (w_pt > 0 and h_pt > 0 and math.isfinite(area)):
+                raise UnreadablePdfError
+            scale = dpi / 72.0
+            if area * scale * scale > max_pixels:
+                scale = math.sqrt(max_pixels / area)
+                if scale < 1.0:
+                    raise TooManyPixelsError
+            bitmap = page.render(scale=scale, grayscale=True)
             try:
-                w_pt, h_pt = page.get_size()
-                area = w_pt * h_pt  # pixels at scale 1 (72 dpi)
-                if not (w_pt > 0 and h_pt > 0 and math.isfinite(area)):
-                    raise UnreadablePdfError
-                scale = dpi / 72.0
-                if area * scale * scale > max_pixels:
-                    scale = math.sqrt(max_pixels / area)
-                    if scale < 1.0:
-                        raise TooManyPixelsError
-                bitmap = page.render(scale=scale, grayscale=True)
-                try:
-                    # a view of PDFium's buffer (rows padded to the stride), no copy;
-                    # zxing-cpp reads it before the bitmap is closed
-                    pixels = (bitmap.to_numpy() if bitmap.n_channels == 1
-                              else bitmap.to_pil().convert("L"))
-                    return _texts(pixels, rotated=rotated, downscale=downscale)
-                finally:
-                    bitmap.close()
+                # a view of PDFium's buffer (rows padded to the stride), no copy;
+                # zxing-cpp reads it before the bitmap is closed
+                pixels = (bitmap.to_numpy() if bitmap.n_channels == 1
+                          else bitmap.to_pil().convert("L"))
+                return _texts(pixels, rotated=rotated, downscale=downscale)
             finally:
-                page.close()
-        except pdfium.PdfiumError as exc:
-            raise UnreadablePdfError from exc
-        finally:
-            doc.close()
+                bitmap.close()
+    except pdfium.PdfiumError as exc:
+        raise UnreadablePdfError from exc

@@ -17,6 +17,13 @@ is not extracted (what no reader sees vouches for nothing). Invisible text (rend
 3, a scanner's OCR layer over a scan; or 7, text used as a clip path) and raster images
 are found by walking the page objects, nested form XObjects included.
 
+The document a text layer was read from stays open (with its examined pages) until the
+next text layer is read or :func:`release_held` is called: the barcode pass of a
+born-digital form (:func:`~kimmail.muster86.barcode.pdf_page_barcode_texts`) renders the
+page it already loaded (:func:`pdfium_page`), fonts parsed, which saves a quarter of its
+cost. At most one document is held; ``read_form`` and ``analyse`` release it when done,
+so no payload outlives the mail in it.
+
 PDFium is not thread-safe: every call into it here holds :data:`PDFIUM_LOCK`. Rendering
 (:mod:`.render`) is PDFium too; the router calls the codec from worker processes with
 one thread each, so the lock is only a guard against a future thread pool.
@@ -24,17 +31,27 @@ one thread each, so the lock is only a guard against a future thread pool.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import struct
 import threading
 import zlib
+from collections.abc import Iterator
 
 import msgspec
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
 
-__all__ = ["PDFIUM_LOCK", "PDF_ERRORS", "PdfTextLayer", "pdf_text", "text_layer"]
+__all__ = [
+    "PDFIUM_LOCK",
+    "PDF_ERRORS",
+    "PdfTextLayer",
+    "pdf_text",
+    "pdfium_page",
+    "release_held",
+    "text_layer",
+]
 
 # what PDFium (pypdfium2) raises on truncated, damaged, encrypted or hostile PDFs, and
 # the Python errors its helpers may let through while decoding what the library returns
@@ -131,25 +148,81 @@ def _page_text(page: pdfium.PdfPage) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
+class _Held:
+    """An open document and its examined pages (module state under PDFIUM_LOCK)."""
+
+    def __init__(self, data: bytes, doc: pdfium.PdfDocument) -> None:
+        self.data = data
+        self.doc = doc
+        self.pages: list[pdfium.PdfPage] = []
+
+    def close(self) -> None:
+        for page in self.pages:
+            page.close()
+        self.doc.close()
+
+
+_held: list[_Held] = []  # at most one
+
+
+def _hold(held: _Held | None) -> None:
+    """Close the held document, hold ``held`` instead (PDFIUM_LOCK held)."""
+    while _held:
+        _held.pop().close()
+    if held is not None:
+        _held.append(held)
+
+
+def release_held() -> None:
+    """Close the document the last text layer was read from, if it is still open."""
+    with PDFIUM_LOCK:
+        _hold(None)
+
+
+@contextlib.contextmanager
+def pdfium_page(data: bytes, index: int) -> Iterator[pdfium.PdfPage | None]:
+    """Page ``index`` of the PDF ``data`` (None: no such page), PDFIUM_LOCK held while
+    it is used: the page the last text layer loaded if it was read from these very bytes,
+    else from a freshly opened document. Raises :class:`pypdfium2.PdfiumError`."""
+    with PDFIUM_LOCK:
+        held = _held[0] if _held and _held[0].data is data else None
+        if held is not None and index < len(held.pages):
+            yield held.pages[index]
+            return
+        doc = held.doc if held is not None else pdfium.PdfDocument(data)
+        try:
+            if index >= len(doc):
+                yield None
+                return
+            page = doc[index]
+            try:
+                yield page
+            finally:
+                page.close()
+        finally:
+            if held is None:
+                doc.close()
+
+
 def _read_layer(data: bytes, max_pages: int) -> PdfTextLayer:
     # a password-protected PDF fails to open (PDFium tries the empty password)
-    doc = pdfium.PdfDocument(data)
+    held = _Held(data, pdfium.PdfDocument(data))
     try:
-        count = len(doc)
+        count = len(held.doc)
         pages: list[str] = []
         images: list[bool] = []
         scanner_ocr = False
         for index in range(min(count, max_pages)):
-            page = doc[index]
-            try:
-                pages.append(_page_text(page))
-                invisible, drawn = _objects(page)
-            finally:
-                page.close()
+            page = held.doc[index]
+            held.pages.append(page)
+            pages.append(_page_text(page))
+            invisible, drawn = _objects(page)
             scanner_ocr = scanner_ocr or invisible
             images.append(drawn)
-    finally:
-        doc.close()
+    except BaseException:
+        held.close()
+        raise
+    _hold(held)  # for the barcode pass of the same bytes (pdfium_page)
     return PdfTextLayer(tuple(pages), True, scanner_ocr, tuple(images), count)
 
 

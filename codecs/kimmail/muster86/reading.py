@@ -21,7 +21,7 @@ from .errors import FormError, UnreadablePdfError, UnsupportedMediaError
 from .fields import aktenzeichen_in, anchors_in, compile_pattern, is_form_text, kvnr_in, md_names_in
 from .images import IMAGE_FORMATS, load_images
 from .ocr import ocr_page
-from .pdftext import text_layer
+from .pdftext import release_held, text_layer
 from .render import render_page
 
 __all__ = ["SOURCES", "FormLimits", "FormReading", "read_form"]
@@ -294,7 +294,10 @@ def read_form(
     kind = media.lower().split(";")[0].strip()
     try:
         if kind == PDF_MEDIA:
-            return _read_pdf(data, pattern, limits)
+            try:
+                return _read_pdf(data, pattern, limits)
+            finally:
+                release_held()  # the document its text layer kept open
         if kind in IMAGE_FORMATS:
             return _read_image(data, kind, pattern, limits)
         raise UnsupportedMediaError

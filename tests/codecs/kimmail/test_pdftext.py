@@ -208,3 +208,54 @@ def test_mail_with_pdfium_text_layers_is_accepted() -> None:
     assert (v.verdict, v.aktenzeichen, v.aktenzeichen_source) == ("accepted", AZ, "pdf-text")
     r = read_form(muster86_pdf(AZ), PDF, limits=NO_OCR)
     assert (r.md_names, r.kvnr) == (("Sachsen",), "A123456780")
+
+
+# -- the document held open for the barcode pass ------------------------------------------
+
+
+def _count_opens(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    opened: list[int] = []
+    real = pdftext_module.pdfium.PdfDocument
+
+    def counting(data: object, *args: object, **kwargs: object) -> object:
+        opened.append(1)
+        return real(data, *args, **kwargs)
+
+    monkeypatch.setattr(pdftext_module.pdfium, "PdfDocument", counting)
+    return opened
+
+
+def test_barcode_pass_renders_the_page_the_text_layer_loaded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kimmail.muster86.barcode import pdf_page_barcode_texts  # noqa: PLC0415
+
+    data = muster86_pdf(barcode=True) + b"\n%held\n"
+    fresh = pdf_page_barcode_texts(bytes(data), 0, dpi=150, max_pixels=60_000_000)
+    opened = _count_opens(monkeypatch)
+    text_layer(data)
+    assert len(opened) == 1
+    assert pdf_page_barcode_texts(data, 0, dpi=150, max_pixels=60_000_000) == fresh == [AZ]
+    assert pdf_page_barcode_texts(data, 1, dpi=150, max_pixels=60_000_000) is None
+    assert len(opened) == 1  # no second parse of the same bytes
+    # equal bytes in another object are not taken for the held ones
+    assert pdf_page_barcode_texts(bytes(bytearray(data)), 0, dpi=150,
+                                  max_pixels=60_000_000) == fresh
+    assert len(opened) == 2
+    pdftext_module.release_held()
+    assert pdftext_module._held == []
+    text_layer.cache_clear()
+
+
+def test_nothing_stays_open_after_read_form_and_analyse() -> None:
+    text_layer.cache_clear()
+    read_form(muster86_pdf(AZ), PDF, limits=NO_OCR)
+    assert pdftext_module._held == []
+    text_layer.cache_clear()
+    # the last PDF of this mail is a client notice: no form reader runs on it
+    analyse(kim_mail(client_notice=True))
+    assert pdftext_module._held == []
+    text_layer(befundbericht_pdf())  # a text layer read on its own holds its document
+    assert len(pdftext_module._held) == 1
+    pdftext_module.release_held()
+    text_layer.cache_clear()
