@@ -141,7 +141,10 @@ def test_build_step_and_healthcheck_on_this_machine(tmp_path: Path) -> None:
     dependencies, the project as a regular wheel. Its stellwerk validates an example,
     imports the OCR path, and serves /healthz that the image's HEALTHCHECK command
     accepts (and fails once the process is gone)."""
-    uv = [sys.executable, "-m", "uv"] if shutil.which("uv") is None else ["uv"]
+    # uv as make bootstrap installs it (the system python's module) or on PATH.
+    uv_bin, python3 = shutil.which("uv"), shutil.which("python3")
+    assert uv_bin or python3, "uv missing (make bootstrap installs it)"
+    uv = [uv_bin] if uv_bin else [str(python3), "-m", "uv"]
     env_dir = tmp_path / "opt-stellwerk"
     env = {**os.environ, "UV_PROJECT_ENVIRONMENT": str(env_dir), "UV_PYTHON_DOWNLOADS": "never",
            "UV_LINK_MODE": "copy", "VIRTUAL_ENV": ""}

