@@ -463,3 +463,16 @@ def test_deploy_readme_names_the_tool_versions_that_ran() -> None:
         assert pin, tool
         assert f"{label} {pin.group(1)}" in text, (label, pin.group(1))
     assert f"Helm {helm.helm_sdk_version()}" in text
+
+
+def test_packaged_chart_renders_the_rules_and_the_dashboard(tmp_path: Path) -> None:
+    """``helm package`` keeps files/ (a symlink would not survive): the archive renders
+    the same PrometheusRule and dashboard as the directory."""
+    archive = Path(helm.package(CHART, destination=tmp_path))
+    assert archive.name == "stellwerk-0.1.0.tgz"
+    with helm.Chart.load_archive(archive.read_bytes()) as chart:
+        out = chart.render(values_of("production"), name=RELEASE, namespace="datenannahme")
+    rule = yaml.safe_load(out["stellwerk/templates/prometheusrule.yaml"])
+    assert rule["spec"] == yaml.safe_load(ALERTS.read_text(encoding="utf-8"))
+    dashboard = yaml.safe_load(out["stellwerk/templates/grafana-dashboard.yaml"])
+    assert json.loads(dashboard["data"]["stellwerk.json"]) == json.loads(DASHBOARD.read_text())
