@@ -32,6 +32,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
+import re
 import sys
 import time
 from collections import Counter
@@ -433,6 +434,58 @@ def build_corpus(
                 for i in range(0, n_koub, per_interchange)]
     rng.shuffle(batches)
     return [gen.interchange(types, number) for number, types in enumerate(batches, start=1)]
+
+
+# ---- faulty messages ------------------------------------------------------------------
+
+_FKT = re.compile(rb"FKT\+(\d\d)\+(\d\d)\+(\d{9})\+(\d{8})(\d)")
+_DATE = re.compile(rb"\+(20\d\d)(\d\d)(\d\d)(?=[+:'])")
+
+
+def _receiver_check_digit(msg: bytes) -> bytes | None:
+    """The FKT receiver IK with a wrong check digit (3SW, Prüfstufe 3)."""
+    return _FKT.sub(lambda m: b"FKT+%s+%s+%s+%s%d" % (m[1], m[2], m[3], m[4],
+                                                      (int(m[5]) + 1) % 10), msg, count=1)
+
+
+def _impossible_date(msg: bytes) -> bytes | None:
+    """The first date after the FKT in month 13."""
+    fkt = msg.find(b"FKT+")
+    m = _DATE.search(msg, fkt)
+    if m is None:
+        return None
+    return msg[: m.start(2)] + b"13" + msg[m.end(2) :]
+
+
+def _unknown_processing_code(msg: bytes) -> bytes | None:
+    """FKT Verarbeitungskennzeichen outside its code list."""
+    return _FKT.sub(lambda m: b"FKT+97+%s+%s+%s%s" % (m[2], m[3], m[4], m[5]), msg, count=1)
+
+
+DEFECTS = (_receiver_check_digit, _impossible_date, _unknown_processing_code)
+
+
+def with_defects(corpus: Sequence[bytes], share: float) -> list[bytes]:
+    """The corpus with ``share`` of its messages made faulty (one defect each, cycling
+    through :data:`DEFECTS`: wrong IK check digit, impossible date, code outside its
+    list). Envelopes and UNT counts stay right, so each such message is rejected on its
+    own (Prüfstufe 3) and the others stay accepted. Deterministic."""
+    out: list[bytes] = []
+    k = 0  # messages seen
+    for ic in corpus:
+        starts = [m.start() for m in re.finditer(rb"UNH\+", ic)]
+        end = ic.rfind(b"UNZ+")
+        pieces = [ic[: starts[0]]]
+        for i, s in enumerate(starts):
+            msg = ic[s : starts[i + 1] if i + 1 < len(starts) else end]
+            k += 1
+            if int(k * share) != int((k - 1) * share):
+                faulty = DEFECTS[(k // 3) % len(DEFECTS)](msg)
+                msg = faulty if faulty is not None else msg
+            pieces.append(msg)
+        pieces.append(ic[end:])
+        out.append(b"".join(pieces))
+    return out
 
 
 # ---- checks and statistics ------------------------------------------------------------

@@ -53,7 +53,7 @@ def run(values: Sequence[bytes], *, metrics: bool, batch: int, scrape_every: int
         outputs: list[OutRecord] = []
         for rec in chunk:
             outputs.extend(pipeline.process(rec))
-        stats = pipeline.stats.drain()
+        stats = pipeline.drain_stats()
         if metrics:
             t = time.perf_counter()
             account_batch(stats, pipeline, chunk, outputs, time.time(), (t, t, t, 0.0))

@@ -188,7 +188,7 @@ async def run_loop(
                         "restart", exc)
             raise StoppedError(str(exc), total) from exc
         done = time.perf_counter()
-        stats = pipeline.stats.drain()
+        stats = pipeline.drain_stats()
         if stats.enabled:
             account_batch(stats, pipeline, batch, outputs, acked_at,
                      (sent, acked, done, done - started))

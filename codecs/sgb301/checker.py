@@ -7,19 +7,33 @@ decides "certainly clean" for the common case; anything else comes here.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from functools import cache
+from typing import Protocol
 
 from .catalogue import text_for
 from .delimiters import Delimiters
 from .formats import Format, fmt_pattern, resolve
 from .ik import ik_valid
-from .layouts import ANY, SEGMENTS, Element, structure_for
+from .layouts import ANY, SEGMENTS, Element, SegmentLayout, Slot, structure_for
 from .message_types import MESSAGE_TYPES
 from .model import Violation
 from .rules.base import RuleSet, ValueRule
-from .tokenizer import as_number, iter_segments, misplaced_release, split_elements, unescape
+from .tokenizer import as_number, misplaced_release, segment_spans, split_elements, unescape
 
-__all__ = ["Fields", "check_message", "is_number"]
+__all__ = ["Fields", "SegmentPatterns", "check_message", "is_number"]
+
+
+class _Clean(Protocol):
+    def clean(self, text: str, start: int, end: int) -> re.Match[str] | None: ...
+
+
+class _Table(Protocol):
+    def __getitem__(self, tag: str) -> _Clean | None: ...
+
+
+#: (message type, delimiters) → segment tag → its compiled pattern (or None).
+SegmentPatterns = Callable[[str, Delimiters], _Table]
 
 
 class Fields:
@@ -136,24 +150,38 @@ def _decode(els: list[list[bytes]], d: Delimiters) -> list[list[str]]:
     return [[unescape(c, d).decode("latin-1") for c in e] for e in els]
 
 
+#: Values :func:`_collect` reads, by tag: (Fields attribute, pattern group) — taken
+#: from the match of a clean segment; UNT is decoded.
+_GROUPS = {"FKT": (("processing", "processing"), ("sequence", "sequence"),
+                   ("sender_ik", "sender_ik"), ("receiver_ik", "receiver_ik")),
+           "INV": (("case", "case"), ("unfalltag", "unfalltag"))}
+
+
 def check_message(
     buf: bytes, start: int, end: int, d: Delimiters, rules: RuleSet,
+    segment_patterns: SegmentPatterns | None = None,
 ) -> tuple[list[Violation], Fields]:
     """All stage-2/3 findings of the message ``buf[start:end]`` plus the values read.
 
     Stage-1 message checks (UNT count and reference, sequence) are left to the caller,
     which knows the interchange; this function fills ``Fields.unt_*`` for them.
+
+    ``segment_patterns`` (the validator passes its fast path's) gives the compiled
+    pattern of a segment layout: a segment that matches it has no element, format or
+    value-rule finding, so only the segments that do not are decoded and checked
+    element by element. A rejected message — usually one bad value — then costs little
+    more than an accepted one. Without it every segment is checked element by element
+    (the reference the tests compare with).
     """
     out: list[Violation] = []
     f = Fields()
     by_tag = _RULES_BY_TAG.get(rules.name)
     if by_tag is None:
         by_tag = _RULES_BY_TAG[rules.name] = _rules_by_tag(rules)
-    spans = list(iter_segments(buf, start, end, d))
-    segments = [(s, _decode(split_elements(buf, s, e, d), d)) for s, e in spans]
+    spans = segment_spans(buf, start, end, d)
     released = buf.find(d.release, start, end) >= 0
     # ---- UNH: type and version decide structure and rules --------------------------
-    unh = segments[0][1] if segments else [[""]]
+    unh = _decode(split_elements(buf, spans[0][0], spans[0][1], d), d) if spans else [[""]]
     f.reference = unh[1][0] if len(unh) > 1 else ""
     ident = unh[2] if len(unh) > 2 else []
     f.type = ident[0] if ident else ""
@@ -166,53 +194,119 @@ def check_message(
     version = as_number(f.version)
     if rules.min_version and (version is None or version < rules.min_version):
         out.append(_v(rules.min_version_code, "UNH", 1, 2, start, 2))
+    slots = structure_for(f.type)
+    # ---- the shortcut: which segments match their layout pattern ---------------------
+    n = len(spans)
+    clean: list[re.Match[str] | None] = [None] * n
+    tags: list[str] = [""] * n
+    structure_ok = False
+    if segment_patterns is not None and known and not released and n > 2:
+        table = segment_patterns(f.type, d)
+        text = buf[start:end].decode("latin-1")
+        es, cs = d.element[0], d.component[0]
+        for k in range(n):
+            offset, seg_end = spans[k]
+            if offset + 3 < seg_end and buf[offset + 3] not in (es, cs):
+                break  # not a three-letter tag: the walk below says what it is
+            tag = tags[k] = _TAGS.get(buf[offset : offset + 3]) or _tag(buf, offset)
+            pattern = table[tag]
+            if pattern is not None:
+                clean[k] = pattern.clean(text, offset - start, seg_end - start)
+        else:
+            structure_ok = _structure_re(f.type).fullmatch(" ".join(tags) + " ") is not None
 
     # ---- structure: order, mandatory segments, repetitions -------------------------
-    slots = structure_for(f.type)
     at, reps = 0, 0
-    for number, (offset, els) in enumerate(segments, start=1):
-        tag = els[0][0]
+    for number, (offset, seg_end) in enumerate(spans, start=1):
+        k = number - 1
+        els: list[list[str]] | None = unh if k == 0 else None
+        m = clean[k]
+        if els is None and (m is None or tags[k] == "UNT"):
+            els = _decode(split_elements(buf, offset, seg_end, d), d)
+        tag = els[0][0] if els is not None else tags[k]
         layout = SEGMENTS.get(tag)
-        slot = slots[at]
-        fits = tag == slot.tag or (slot.tag == ANY and layout is not None and not
-                                   tag.startswith("UN"))
-        if fits:
-            reps += 1
-            if reps > slot.max:
-                out.append(_v("2SW04", tag, number, 0, offset))
-        else:
-            target = next((j for j in range(at + 1, len(slots)) if slots[j].tag == tag or (
-                slots[j].tag == ANY and layout is not None and not tag.startswith("UN"))), -1)
-            if target < 0:
-                out.append(_v("2SW01" if layout is None else "2SW03", tag, number, 0, offset))
-            else:
-                if reps < slot.min:
-                    out.append(_v("2SW02", slot.tag, number, 0, offset))
-                for skipped in slots[at + 1 : target]:
-                    if skipped.min > 0:
-                        out.append(_v("2SW02", skipped.tag, number, 0, offset))
-                at, reps = target, 1
-        if released:
-            _check_release(buf, spans[number - 1], tag, number, els, d, out)
-        if layout is not None and layout.elements is not None and tag != "UNH":
-            _check_elements(tag, number, offset, els, layout.elements, d, out)
-        elif tag == "UNH":
-            _check_unh(els, offset, d, out)
-        if tag in by_tag and known:
-            _check_rules(f.type, tag, number, offset, els, by_tag[tag], out)
+        if not structure_ok:
+            at, reps = _walk_structure(slots, at, reps, tag, layout, number, offset, out)
+        if m is None:
+            assert els is not None
+            if released:
+                _check_release(buf, spans[k], tag, number, els, d, out)
+            if layout is not None and layout.elements is not None and tag != "UNH":
+                _check_elements(tag, number, offset, els, layout.elements, d, out)
+            elif tag == "UNH":
+                _check_unh(els, offset, d, out)
+            if tag in by_tag and known:
+                _check_rules(f.type, tag, number, offset, els, by_tag[tag], out)
         if tag == "FKT":
             f.fkt_number, f.fkt_offset = number, offset
         elif tag == "UNT":
             f.unt_offset = offset
-        _collect(tag, els, f)
-    last = segments[-1][1][0][0] if segments else ""
+        if els is not None:
+            _collect(tag, els, f)
+        elif tag in _GROUPS:
+            for attr, group in _GROUPS[tag]:
+                setattr(f, attr, m.group(group) or "")  # type: ignore[union-attr]
+    if structure_ok:
+        return out, f
+    last = tag if spans else ""
     tail = slots[at + 1 :] if last == "UNT" or at + 1 < len(slots) else ()
-    if segments and slots[at].min > reps:
-        out.append(_v("2SW02", slots[at].tag, len(segments), 0, start))
+    if spans and slots[at].min > reps:
+        out.append(_v("2SW02", slots[at].tag, len(spans), 0, start))
     for slot in tail:
         if slot.min > 0 and slot.tag != "UNT":
-            out.append(_v("2SW02", slot.tag, len(segments), 0, start))
+            out.append(_v("2SW02", slot.tag, len(spans), 0, start))
     return out, f
+
+
+def _walk_structure(slots: tuple[Slot, ...], at: int, reps: int, tag: str,
+                    layout: SegmentLayout | None, number: int, offset: int,
+                    out: list[Violation]) -> tuple[int, int]:
+    """One step of the structure walk: ``tag`` at the current slot or a later one;
+    findings for too many repetitions, skipped mandatory slots, misplaced segments."""
+    slot = slots[at]
+    if tag == slot.tag or (slot.tag == ANY and layout is not None and not tag.startswith("UN")):
+        reps += 1
+        if reps > slot.max:
+            out.append(_v("2SW04", tag, number, 0, offset))
+        return at, reps
+    target = next((j for j in range(at + 1, len(slots)) if slots[j].tag == tag or (
+        slots[j].tag == ANY and layout is not None and not tag.startswith("UN"))), -1)
+    if target < 0:
+        out.append(_v("2SW01" if layout is None else "2SW03", tag, number, 0, offset))
+        return at, reps
+    if reps < slot.min:
+        out.append(_v("2SW02", slot.tag, number, 0, offset))
+    for skipped in slots[at + 1 : target]:
+        if skipped.min > 0:
+            out.append(_v("2SW02", skipped.tag, number, 0, offset))
+    return target, 1
+
+
+_TAGS: dict[bytes, str] = {}
+
+
+def _tag(buf: bytes, offset: int) -> str:
+    raw = buf[offset : offset + 3]
+    tag = _TAGS.get(raw)
+    if tag is None:
+        tag = raw.decode("latin-1")
+        if len(_TAGS) < 4096:  # tags come from the input: bound the cache
+            _TAGS[raw] = tag
+    return tag
+
+
+@cache
+def _structure_re(mtype: str) -> re.Pattern[str]:
+    """The message's tags (space-separated) in an order the structure walk accepts
+    without a finding: each slot's tag repeated within its bounds and not once more
+    (the walk would stay on the slot and count too many), mandatory slots present.
+    A match proves "no structure finding"; anything else takes the walk."""
+    known = "|".join(sorted(t for t in SEGMENTS if not t.startswith("UN")))
+    parts = []
+    for slot in structure_for(mtype):
+        tag = f"(?:{known})" if slot.tag == ANY else re.escape(slot.tag)
+        parts.append(f"(?:(?:{tag}) ){{{slot.min},{slot.max}}}+(?!{tag} )")
+    return re.compile("".join(parts))
 
 
 def is_number(value: str) -> bool:

@@ -24,7 +24,7 @@ from .model import MessageSpan
 from .rules.base import RuleSet, ValueRule
 from .tokenizer import unescape
 
-__all__ = ["FastPath"]
+__all__ = ["FastPath", "SegmentPattern", "segment_pattern"]
 
 _TEXT_CHARS = set(range(0x20, 0x7F)) | set(range(0xA0, 0x100))
 
@@ -175,18 +175,69 @@ def _elements(parts: list[str], required: list[bool], sep: str) -> str:
     return "".join(sep + p for p in parts[: last + 1]) + _tail(parts[last + 1 :], sep)
 
 
+class SegmentPattern:
+    """One segment layout of one message type as a compiled pattern (the same pieces
+    as the message patterns), for the exact checker: a segment it matches has no
+    element, format or value-rule finding, once its IKs (named ``ik…``) pass their
+    check digit."""
+
+    __slots__ = ("fullmatch", "iks")
+
+    def __init__(self, pattern: re.Pattern[str], iks: list[str]) -> None:
+        self.fullmatch = pattern.fullmatch
+        self.iks = tuple(iks)
+
+    def clean(self, text: str, start: int, end: int) -> re.Match[str] | None:
+        """The match if ``text[start:end]`` (a segment without its terminator) is
+        clean, else None; its named groups hold the values the verdict reads."""
+        # with its terminator: the value rules look ahead to the separator after a value
+        m = self.fullmatch(text, start, end + 1)
+        if m is None:
+            return None
+        for name in self.iks:
+            value = m.group(name)
+            if value and not ik_valid(value):
+                return None
+        return m
+
+
+def segment_pattern(mtype: str, tag: str, d: Delimiters, rules: RuleSet
+                    ) -> SegmentPattern | None:
+    """The pattern of segment ``tag`` in messages of ``mtype`` (no release characters),
+    or None where there is none (unknown or excluded type, free layout)."""
+    if mtype not in MESSAGE_TYPES or mtype in rules.excluded_types or tag not in SEGMENTS:
+        return None
+    try:
+        b = _Builder(mtype, d, rules, False)
+        return SegmentPattern(re.compile(b.segment(tag, True) + b.ts), b.iks)
+    except _UnsupportedError:
+        return None
+
+
+class _SegmentTable(dict[str, SegmentPattern | None]):
+    """Segment patterns of one message type, compiled on first use."""
+
+    def __init__(self, mtype: str, d: Delimiters, rules: RuleSet) -> None:
+        super().__init__()
+        self.mtype, self.d, self.rules = mtype, d, rules
+
+    def __missing__(self, tag: str) -> SegmentPattern | None:
+        if len(self) > 256:  # tags come from the input: bound the table
+            self.clear()
+        pattern = self[tag] = segment_pattern(self.mtype, tag, self.d, self.rules)
+        return pattern
+
+
 class _Compiled:
     """A compiled message pattern and the group names to read after a match."""
 
-    __slots__ = ("attrs", "fkt_group", "fullmatch", "groups", "ik_slots", "type")
+    __slots__ = ("attrs", "fkt_group", "fullmatch", "iks", "type")
 
     def __init__(self, mtype: str, pattern: re.Pattern[str], iks: list[str]) -> None:
         self.type = mtype
         self.fullmatch = pattern.fullmatch
         self.attrs = [a for a in _CAPTURE.values() if a in pattern.groupindex]
-        self.groups = ("reference", "version", "unt_count", *self.attrs,
-                       *(i for i in iks if i not in self.attrs))
-        self.ik_slots = [self.groups.index(i) for i in iks]
+        self.iks = tuple(iks)
         self.fkt_group = pattern.groupindex["processing"]
 
 
@@ -204,6 +255,7 @@ class FastPath:
     def __init__(self, rules: RuleSet) -> None:
         self.rules = rules
         self._tables: dict[Delimiters, _Table] = {}
+        self._segments: dict[tuple[str, Delimiters], _SegmentTable] = {}
         # Almost every buffer uses the default delimiters: remember the last table by
         # identity, so the hot path never hashes a Delimiters struct.
         self._last: tuple[Delimiters, _Table, _Seps] | None = None
@@ -213,6 +265,15 @@ class FastPath:
                 d.release.decode("latin-1"))
         self._last = (d, self._tables.setdefault(d, {}), seps)
         return self._last
+
+    def segment(self, mtype: str, d: Delimiters) -> _SegmentTable:
+        """Tag → :func:`segment_pattern` of ``mtype`` for this rule set, each compiled
+        once (``mtype`` is a known message type: the checker asks for no other)."""
+        key = (mtype, d)
+        table = self._segments.get(key)
+        if table is None:
+            table = self._segments[key] = _SegmentTable(mtype, d, self.rules)
+        return table
 
     def _compile(self, mtype: str, released: bool, d: Delimiters) -> _Compiled | None:
         entry = None
@@ -243,21 +304,24 @@ class FastPath:
         m = c.fullmatch(text, s, span.end)
         if m is None:
             return None
-        g = m.group(*c.groups)
+        g = m.groupdict("")
+        ref = g["reference"]
         # Canonical forms only; "010" or a reference out of sequence go to the checker.
-        if g[2] != str(span.segments) or g[0] != f"{span.index:05d}":
+        if g["unt_count"] != str(span.segments) or ref != f"{span.index:05d}":
             return None
-        for i in c.ik_slots:
-            if g[i] and not ik_valid(g[i]):
+        for name in c.iks:
+            value = g[name]
+            if value and not ik_valid(value):
                 return None
         f = Fields()
-        f.type, f.version, f.reference, f.unt_reference = c.type, g[1], g[0], g[0]
-        f.unt_count, f.complete_unt = g[2], True
-        f.fkt_offset = m.start(c.fkt_group) - 4  # "FKT+" precedes element 1
-        for attr, value in zip(c.attrs, g[3:], strict=False):
-            if value:
-                plain = value
-                if span.released and rel in value:
-                    plain = unescape(value.encode("latin-1"), d).decode("latin-1")
-                setattr(f, attr, plain)
+        values = f.__dict__
+        if span.released and any(rel in g[a] for a in c.attrs):
+            for a in c.attrs:
+                g[a] = unescape(g[a].encode("latin-1"), d).decode("latin-1")
+        # the named groups are Fields' attribute names (plus a few extra, harmless)
+        values.update(g)
+        values["type"] = c.type
+        values["unt_reference"] = ref
+        values["complete_unt"] = True
+        values["fkt_offset"] = m.start(c.fkt_group) - 4  # "FKT+" precedes element 1
         return f

@@ -34,7 +34,7 @@ from .rules import TEST_MARKER, UV_TEST_IK
 from .serializer import escape, segment
 from .tokenizer import iter_segments, split_elements, unescape
 
-__all__ = ["Reply", "build_reply", "reply_reference"]
+__all__ = ["Reply", "build_reply", "needs_reply", "reply_reference"]
 
 _FHL_TEXT_MAX = 256
 # The sender's Anwendungsreferenz is echoed (it carries the test marker) only in its
@@ -62,6 +62,10 @@ def _segments_of(buf: bytes, v: MessageVerdict, d: Delimiters,
     With the reply's own (default) delimiters the input bytes are copied unchanged;
     otherwise the segment is decoded and written again with the default delimiters.
     """
+    if d is DEFAULT and buf.find(b"?", v.start, v.end) < 0:
+        found = _found_plain(buf, v, tags)
+        if found is not None:
+            return found
     out: dict[str, bytes] = {}
     wanted = {t.encode("ascii") for t in tags}
     for s, e in iter_segments(buf, v.start, v.end, d):
@@ -76,6 +80,25 @@ def _segments_of(buf: bytes, v: MessageVerdict, d: Delimiters,
             out[els[0][0]] = segment(els[0][0], *els[1:])
         if len(out) == len(wanted):
             break
+    return out
+
+
+def _found_plain(buf: bytes, v: MessageVerdict, tags: tuple[str, ...]
+                 ) -> dict[str, bytes] | None:
+    """:func:`_segments_of` by C-level searches, for a message without release
+    characters and without line breaks between segments (then a ``'`` always ends a
+    segment); None when a tag is not found that way (the segment walk decides)."""
+    out: dict[str, bytes] = {}
+    for tag in tags:
+        start = buf.find(b"'" + tag.encode("ascii") + b"+", v.start, v.end)
+        if start < 0:
+            if buf.find(b"\n", v.start, v.end) >= 0 or buf.find(b"\r", v.start, v.end) >= 0:
+                return None
+            continue  # no such segment in the message
+        end = buf.find(b"'", start + 1, v.end)
+        if end < 0:
+            return None
+        out[tag] = buf[start + 1 : end + 1]
     return out
 
 
@@ -109,6 +132,19 @@ class _Writer:
     def __init__(self) -> None:
         self.messages: list[bytes] = []
         self.kinds: list[str] = []
+
+    def koub(self, v: MessageVerdict, report: InterchangeReport, segs: dict[str, bytes],
+             day: str) -> None:
+        """The automated KOUB for an accepted AUFN: FKT IKs swapped, INV and NAD
+        echoed, KOS with the processing date. One formatting pass: it is the reply of
+        nearly every admission."""
+        ref = f"{len(self.messages) + 1:05d}"
+        nad = segs.get("NAD", b"")
+        head = _fkt(v, report, test=False)
+        self.messages.append(b"".join((
+            f"UNH+{ref}+KOUB:{_version(v)}:000:00'".encode("ascii"), head, segs["INV"],
+            nad, f"KOS+{day}+01+{day}'UNT+{6 if nad else 5}+{ref}'".encode("ascii"))))
+        self.kinds.append("KOUB")
 
     def add(self, kind: str, version: str, body: Iterable[bytes]) -> None:
         ref = f"{len(self.messages) + 1:05d}"
@@ -147,6 +183,21 @@ def reply_reference(buf: bytes) -> str:
     return f"{int.from_bytes(digest, 'big') % 99_999 + 1:05d}"
 
 
+def needs_reply(report: InterchangeReport, mode: str = "uv") -> bool:
+    """Whether :func:`build_reply` has anything to answer: a file-level finding, a
+    rejected message, or (UV) an AUFN to confirm with a KOUB. Cheap: callers ask first
+    and skip the reply's inputs (its time, its Dateinummer hash) for the rest.
+
+    >>> from sgb301 import Validator
+    >>> needs_reply(Validator().validate(b"garbage"))
+    True
+    """
+    if report.file_errors:
+        return True
+    uv = mode == "uv"
+    return any(not v.accepted or (uv and v.type == "AUFN") for v in report.messages)
+
+
 def build_reply(
     buf: bytes,
     report: InterchangeReport,
@@ -165,17 +216,15 @@ def build_reply(
     invalid sender IK in it; such a file is reported out of band) or ``reference`` is
     not five digits.
     """
-    if reference is None:
-        reference = reply_reference(buf)
-    elif not (len(reference) == 5 and is_number(reference)):
+    if reference is not None and not (len(reference) == 5 and is_number(reference)):
         raise ReplyError(f"reply Dateinummer must be five digits, not {reference!r}")
     ic = report.interchange
     if not ic.has_unb or not ik_valid(ic.sender_ik) or not ik_valid(ic.receiver_ik):
         raise ReplyError("no valid UNB sender/receiver IK to address a reply to")
-    if not report.file_errors and all(
-        v.accepted and (mode != "uv" or v.type != "AUFN") for v in report.messages
-    ):
+    if not needs_reply(report, mode):
         return None
+    if reference is None:
+        reference = reply_reference(buf)
     d: Delimiters = ic.delimiters
     w = _Writer()
     day = f"{now.year:04d}{now.month:02d}{now.day:02d}"
@@ -195,12 +244,7 @@ def build_reply(
                 body += [_fhl(e, v.reference) for e in v.errors]
                 w.add("FEHL", _version(v), body)
             elif mode == "uv" and v.type == "AUFN":
-                segs = _segments_of(buf, v, d, ("INV", "NAD"))
-                body = [_fkt(v, report, test=False), segs["INV"]]
-                if "NAD" in segs:
-                    body.append(segs["NAD"])
-                body.append(_plain("KOS", day, "01", day))
-                w.add("KOUB", _version(v), body)
+                w.koub(v, report, _segments_of(buf, v, d, ("INV", "NAD")), day)
     if not w.messages:
         return None
     app = ic.application_reference

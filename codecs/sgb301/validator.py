@@ -115,10 +115,13 @@ class Validator:
             hit = self._fast.match(text, span, d)
             if hit is not None:
                 addressed = _addressed_to_test(hit)
-                if not self._predicates(hit, addressed, test_ic, marker):
-                    return _verdict(span, hit, (), test_ic or addressed), []
+                # the predicates need test operation, the test IK or a responsibility
+                # entry; without any of them they cannot find anything
+                if not (test_ic or addressed or hit.receiver_ik in self.options.responsibility
+                        ) or not self._predicates(hit, addressed, test_ic, marker):
+                    return _verdict(span, hit, (), test_ic or addressed), _NO_FINDINGS
         self.exact += 1
-        errors, f = check_message(buf, span.start, span.end, d, self.rules)
+        errors, f = check_message(buf, span.start, span.end, d, self.rules, self._fast.segment)
         addressed = _addressed_to_test(f)
         errors += self._predicates(f, addressed, test_ic, marker)
         return _verdict(span, f, tuple(errors), test_ic or addressed), _stage1(span, f)
@@ -141,6 +144,9 @@ class Validator:
             if responsible and responsible != f.receiver_ik:
                 out.append(_v("34U15", "FKT", f.fkt_number, 4, f.fkt_offset, ik=responsible))
         return out
+
+
+_NO_FINDINGS: list[Violation] = []  # shared, never appended to
 
 
 def _direction(f: Fields) -> str:

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
                           "config's metrics_port; one port per router process)")
     run.add_argument("--log-format", choices=("text", "json"), default=None,
                      help="log lines as text (default) or JSON objects")
+    run.add_argument("--workers", type=int, default=1, metavar="N",
+                     help="N router processes in one consumer group (one per core; "
+                          "metrics on metrics_port+i)")
 
     lag = sub.add_parser("lag-exporter",
                          help="serve the routers' consumer-group lag, read from the broker")
@@ -189,6 +192,13 @@ def _run(args: argparse.Namespace) -> int:
                                        ("log_format", args.log_format)) if v is not None}
         if overrides:
             config = msgspec.structs.replace(config, **overrides)
+        if args.workers > 1:
+            from .workers import run_workers  # noqa: PLC0415
+
+            return run_workers(config, args.bootstrap, args.workers, args.config)
+        if args.workers < 1:
+            sys.stderr.write("stellwerk: --workers must be at least 1\n")
+            return 2
         return run_command(config, args.bootstrap)
     if args.command == "lag-exporter":
         from .lag import lag_exporter_main  # noqa: PLC0415

@@ -88,3 +88,8 @@ class Family(Protocol):
     def route(self, rec: InRecord, analysis: Any, tables: Tables) -> list[OutRecord]:
         """Output records of ``rec`` given its analysis and the live tables."""
         ...
+
+    def flush(self, stats: Stats) -> None:
+        """Hand metrics kept in a cheaper form than :class:`Stats` to ``stats`` (called
+        once per batch; families that write to ``stats`` directly do nothing)."""
+        ...

@@ -51,6 +51,13 @@ class Pipeline:
                     raise ValueError(f"topic {topic!r} is read by two families")
                 self._by_topic[topic] = family
 
+    def drain_stats(self) -> Stats:
+        """Every family's metrics since the last drain (the loop calls it per batch)."""
+        if self.stats.enabled:
+            for family in self.families:
+                family.flush(self.stats)
+        return self.stats.drain()
+
     def family_of(self, topic: str) -> Family | None:
         """The family reading ``topic``."""
         return self._by_topic.get(topic)

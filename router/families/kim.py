@@ -259,6 +259,10 @@ class KimFamily:
             st.count(("stellwerk_kim_pool_busy_seconds_total",), seconds)
             st.count(("stellwerk_parse_bytes_total", "kim"), size)
 
+    def flush(self, stats: Stats) -> None:
+        """Nothing kept aside: the KIM metrics go to ``stats`` as they happen (per mail,
+        a rare event next to a PDF's analysis)."""
+
     def analyse_many(self, recs: list[InRecord]) -> asyncio.Future[list[Any]] | None:
         """Analyse in the worker pool; None (inline) with ``kim.workers`` 0."""
         if self.settings.workers <= 0:

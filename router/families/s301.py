@@ -39,7 +39,7 @@ from sgb301 import (
     Violation,
     scan,
 )
-from sgb301.replies import build_reply
+from sgb301.replies import build_reply, needs_reply
 
 from ..blobstore import BlobStore
 from ..config import Config
@@ -83,6 +83,36 @@ def label_type(mtype: str) -> str:
     return "other" if mtype else "none"
 
 
+class _ParseStats:
+    """Parsing metrics of the records since the last flush: per raw message type three
+    lists (decode seconds, validate seconds, segments), plus bytes and path counts."""
+
+    __slots__ = ("by_type", "exact", "labels", "messages", "size")
+
+    def __init__(self) -> None:
+        self.by_type: dict[str, tuple[list[float], list[float], list[float]]] = {}
+        self.labels: dict[str, str] = {}
+        self.size = self.exact = self.messages = 0
+
+    def new(self, label: str, mtype: str) -> tuple[list[float], list[float], list[float]]:
+        lists: tuple[list[float], list[float], list[float]] = ([], [], [])
+        self.by_type[mtype] = lists
+        self.labels[mtype] = label
+        return lists
+
+    def labelled(self) -> list[tuple[str, tuple[list[float], list[float], list[float]]]]:
+        """(label, lists) — raw types that share a label (``other``) are merged."""
+        out: dict[str, tuple[list[float], list[float], list[float]]] = {}
+        for mtype, lists in self.by_type.items():
+            label = self.labels[mtype]
+            if label in out:
+                for mine, theirs in zip(out[label], lists, strict=True):
+                    mine.extend(theirs)
+            else:
+                out[label] = lists
+        return list(out.items())
+
+
 class S301Family:
     """Decode → validate → route → answer, for one interchange at a time."""
 
@@ -105,6 +135,7 @@ class S301Family:
         self._encode, self._decode = codec_for(config.output_format)
         self._format = config.output_format.encode()
         self.stats = Stats()
+        self._parse = _ParseStats()
 
     # ---- entry ------------------------------------------------------------------------
     def analyse(self, rec: InRecord) -> InterchangeReport | str:
@@ -128,30 +159,40 @@ class S301Family:
 
     def _account(self, report: InterchangeReport, size: int, decode: float,
                  validate: float, exact: int) -> None:
-        """Parsing metrics of one interchange: each message gets an equal share of the
+        """Parsing metrics of one interchange, into plain lists and ints (one batch's
+        worth; :meth:`flush` hands them on): each message gets an equal share of the
         tokenizing and validation time, under its own type."""
-        st = self.stats
-        st.count(("stellwerk_parse_bytes_total", "s301"), size)
+        p = self._parse
+        p.size += size
+        p.exact += exact
         messages = report.messages
         n = len(messages)
-        if not n:
+        p.messages += n
+        if n == 1:  # the usual record: one message
+            v = messages[0]
+            lists = p.by_type.get(v.type) or p.new(label_type(v.type), v.type)
+            lists[0].append(decode)
+            lists[1].append(validate)
+            lists[2].append(report.interchange.messages[0].segments)
             return
-        st.count(("stellwerk_parse_path_total", "s301", "exact"), exact)
-        st.count(("stellwerk_parse_path_total", "s301", "fast"), n - exact)
-        spans = report.interchange.messages
-        first = messages[0].type
-        if all(v.type == first for v in messages):
-            first = label_type(first)
-            # the usual interchange: one type throughout, one list operation per metric
-            st.extend(("stellwerk_parse_decode_seconds", "s301", first), [decode / n] * n)
-            st.extend(("stellwerk_parse_validate_seconds", "s301", first), [validate / n] * n)
-            st.extend(("stellwerk_parse_segments", first), [s.segments for s in spans])
+        for v, span in zip(messages, report.interchange.messages, strict=False):
+            lists = p.by_type.get(v.type) or p.new(label_type(v.type), v.type)
+            lists[0].append(decode / n)
+            lists[1].append(validate / n)
+            lists[2].append(span.segments)
+
+    def flush(self, stats: Stats) -> None:
+        """Hand the parsing metrics gathered since the last flush to ``stats``."""
+        p, self._parse = self._parse, _ParseStats()
+        if not p.messages and not p.size:
             return
-        for v, span in zip(messages, spans, strict=False):
-            mtype = label_type(v.type)
-            st.sample(("stellwerk_parse_decode_seconds", "s301", mtype), decode / n)
-            st.sample(("stellwerk_parse_validate_seconds", "s301", mtype), validate / n)
-            st.sample(("stellwerk_parse_segments", mtype), span.segments)
+        stats.count(("stellwerk_parse_bytes_total", "s301"), p.size)
+        stats.count(("stellwerk_parse_path_total", "s301", "exact"), p.exact)
+        stats.count(("stellwerk_parse_path_total", "s301", "fast"), p.messages - p.exact)
+        for label, (dec, val, segs) in p.labelled():
+            stats.extend(("stellwerk_parse_decode_seconds", "s301", label), dec)
+            stats.extend(("stellwerk_parse_validate_seconds", "s301", label), val)
+            stats.extend(("stellwerk_parse_segments", label), segs)
 
     def analyse_many(self, recs: list[InRecord]) -> None:
         """Validation is fast: it runs inline, in the loop."""
@@ -242,6 +283,8 @@ class S301Family:
     # ---- replies ----------------------------------------------------------------------
     def _reply(self, rec: InRecord, report: InterchangeReport) -> OutRecord | None:
         assert rec.value is not None
+        if not needs_reply(report, self.config.mode):
+            return None
         # Record time, not wall time: a replay builds the same reply.
         now = dt.datetime.fromtimestamp(rec.timestamp / 1000, tz=dt.UTC).replace(tzinfo=None)
         try:

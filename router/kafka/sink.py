@@ -29,6 +29,8 @@ class _RefusedInitProducerId(logging.Filter):
 
 
 _SENDER_LOG = logging.getLogger("aiokafka.producer.sender")
+_HASH_CACHE = 65536  # distinct keys remembered (receiver IKs, sender IKs, Aktenzeichen)
+_FRAMING_MARGIN = 64 * 1024  # headers and record framing stay far below this
 
 
 def estimate_size(key: bytes | None, value: bytes | None, headers: tuple[tuple[str, bytes], ...]
@@ -55,6 +57,8 @@ class KafkaSink:
         self._producer = self._make(idempotent=config.kafka.idempotence != "off")
         self._partitions: dict[str, list[int]] = {}
         self._spread = 0
+        # murmur2 runs in Python in aiokafka (~2 µs); keys (IKs, Aktenzeichen) repeat
+        self._hashes: dict[bytes, int] = {}
         self.healthy = False  # the last send reached the broker (read by metrics)
 
     def _make(self, *, idempotent: bool) -> AIOKafkaProducer:
@@ -108,15 +112,22 @@ class KafkaSink:
         """Flush and close, in bounded time (nothing unacknowledged was committed)."""
         await close_bounded(self._producer.stop(), "producer")
 
-    async def _partition_of(self, topic: str, key: bytes | None) -> int:
-        parts = self._partitions.get(topic)
-        if parts is None:
-            parts = sorted(await self._producer.partitions_for(topic))
-            self._partitions[topic] = parts
+    async def _partitions_of(self, topic: str) -> list[int]:
+        parts = sorted(await self._producer.partitions_for(topic))
+        self._partitions[topic] = parts
+        return parts
+
+    def _partition(self, parts: list[int], key: bytes | None) -> int:
+        """Kafka's default partition of ``key`` (murmur2, as every Kafka producer)."""
         if key is None:
             self._spread += 1
             return parts[self._spread % len(parts)]
-        return parts[(int(murmur2(key)) & 0x7FFFFFFF) % len(parts)]
+        h = self._hashes.get(key)
+        if h is None:
+            if len(self._hashes) >= _HASH_CACHE:
+                self._hashes.clear()
+            h = self._hashes[key] = int(murmur2(key)) & 0x7FFFFFFF
+        return parts[h % len(parts)]
 
     async def send_all(self, records: list[OutRecord]) -> SendOutcome:
         """Produce every record, in order per partition; see :class:`SendOutcome`."""
@@ -125,21 +136,32 @@ class KafkaSink:
         failed: dict[int, str] = {}
         error = ""
         limit = self._config.limits.max_record_bytes
+        # below this a record cannot exceed the limit, whatever its framing costs
+        small = limit - _FRAMING_MARGIN
+        known = self._partitions
         for i, r in enumerate(records):
-            if estimate_size(r.key, r.value, r.headers) > limit:
+            if len(r.value or b"") + len(r.key or b"") > small and estimate_size(
+                    r.key, r.value, r.headers) > limit:
                 # What the broker would refuse anyway (the embedded one would not).
                 failed[i] = "MessageSizeTooLargeError"
                 continue
-            try:
-                p = await self._partition_of(r.topic, r.key)
-            except KafkaError as exc:
-                if retriable(exc):
-                    pending.append(i)
-                    error = type(exc).__name__
-                else:
-                    failed[i] = type(exc).__name__
-                continue
-            chains.setdefault((r.topic, p), []).append(i)
+            parts = known.get(r.topic)
+            if parts is None:
+                try:
+                    parts = await self._partitions_of(r.topic)
+                except KafkaError as exc:
+                    if retriable(exc):
+                        pending.append(i)
+                        error = type(exc).__name__
+                    else:
+                        failed[i] = type(exc).__name__
+                    continue
+            tp = (r.topic, self._partition(parts, r.key))
+            chain = chains.get(tp)
+            if chain is None:
+                chains[tp] = [i]
+            else:
+                chain.append(i)
         results = await asyncio.gather(*(self._chain(tp, idxs, records)
                                          for tp, idxs in chains.items()))
         for chain_pending, chain_failed, chain_error in results:

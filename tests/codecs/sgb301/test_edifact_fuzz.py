@@ -18,7 +18,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sgb301 import InterchangeReport, ReplyError, ValidationOptions, Validator, examples
+from sgb301 import InterchangeReport, ReplyError, ValidationOptions, Validator, examples, scan
+from sgb301.checker import check_message
 from sgb301.replies import build_reply
 
 NOW = dt.datetime(2015, 11, 28, 9, 30)
@@ -168,3 +169,29 @@ def test_every_reply_passes_stage_1_and_2(data: bytes) -> None:
 @given(data=mutated())
 def test_every_reply_passes_stage_1_and_2_big(data: bytes) -> None:
     _replies_are_valid(data)
+
+
+def _same_findings_with_and_without_segment_patterns(data: bytes) -> None:
+    ic = scan(data)
+    for _, _, v in VALIDATORS:
+        for span in ic.messages:
+            reference = check_message(data, span.start, span.end, ic.delimiters, v.rules)
+            shortcut = check_message(data, span.start, span.end, ic.delimiters, v.rules,
+                                     v._fast.segment)
+            assert shortcut[0] == reference[0], (span, reference[0], shortcut[0])
+            assert vars(shortcut[1]) == vars(reference[1])
+
+
+@given(data=mutated() | st.sampled_from(CORPUS))
+@FAST
+def test_segment_patterns_change_no_finding(data: bytes) -> None:
+    """The exact checker's shortcut (a segment matching its layout pattern is not
+    checked element by element) finds exactly what the element-wise check finds."""
+    _same_findings_with_and_without_segment_patterns(data)
+
+
+@given(data=mutated())
+@BIG
+@pytest.mark.slow
+def test_segment_patterns_change_no_finding_big(data: bytes) -> None:
+    _same_findings_with_and_without_segment_patterns(data)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from sgb301 import DEFAULT, EdifactSyntaxError, decode, scan, tokenize
 from sgb301.examples import load, message, wrap
-from sgb301.tokenizer import _jump, _walk
+from sgb301.tokenizer import _jump, _scan_plain, _scan_walk, _walk
 
 
 def test_message_span_is_the_raw_message() -> None:
@@ -68,6 +68,38 @@ def test_jump_agrees_with_walk(parts: list[bytes]) -> None:
     fast = _jump(buf, start, DEFAULT, released)
     if fast is not None:
         assert fast == _walk(buf, start, DEFAULT, released, [])
+
+
+_UNBS = [b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'",
+         b"UNA:+,? 'UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'",
+         b"UNB+UNOC:3+260510223+120591481+151131:1200+00001++TUVK0001'",  # 31 Nov
+         b"UNB+UNOC:3+260510224+120591481+151127:1200+00001++TUVK0001'",  # check digit
+         b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001+++++1'"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.sampled_from(_UNBS),
+       st.lists(st.sampled_from([*_PIECES, _RELEASED, b"XYZ+1'", b"UNT+1+1'", b"UNH+9'",
+                                 b"\r\n", b"UNZ+1+00001'", b"UNZ+2+00001'", b"UNZ+1+00002'",
+                                 b"'", b"UNT'", b"UNTX+1'", b"NAD+?'", b"?", b"\xfc",
+                                 b"\xc3\xbc", b"\x01", b"UNZ+1+00001'\r\n"]),
+                max_size=6))
+def test_plain_scan_agrees_with_the_walk(unb: bytes, parts: list[bytes]) -> None:
+    """The fast path answers only where it gives exactly the walk's result."""
+    buf = unb + b"".join(parts)
+    fast = _scan_plain(buf)
+    if fast is not None:
+        assert fast == _scan_walk(buf)
+    assert scan(buf) == _scan_walk(buf)
+
+
+def test_plain_scan_takes_the_usual_file() -> None:
+    body = b"".join(p.replace(b"+00001", f"+{i:05d}".encode(), 1)
+                    for i, p in enumerate(_PIECES, start=1))
+    buf = wrap(body, sender="260510223", receiver="120591481").replace(b"\n", b"")
+    assert _scan_plain(buf) is not None
+    assert _scan_plain(buf) == _scan_walk(buf)
+    assert len(scan(buf).messages) == 3
 
 
 def test_released_message_keeps_the_fast_scan_for_the_others() -> None:
