@@ -32,7 +32,9 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable
+from operator import attrgetter
 from typing import Any, TypeVar
 
 from .core.headers import DLQ, NOTICE
@@ -207,10 +209,7 @@ def account_batch(stats: Stats, pipeline: Pipeline, batch: list[InRecord],
     name = family.name if family is not None else "none"
     sent, acked, done, seconds = times
     count = stats.count
-    topics: dict[str, int] = {}
-    for rec in batch:
-        topics[rec.topic] = topics.get(rec.topic, 0) + 1
-    for topic, n in topics.items():
+    for topic, n in Counter(map(_TOPIC, batch)).items():
         count(("stellwerk_records_in_total", name, topic), n)
     count_outputs(stats, name, outputs)
     stats.sample(("stellwerk_batch_records", name), len(batch))
@@ -222,14 +221,23 @@ def account_batch(stats: Stats, pipeline: Pipeline, batch: list[InRecord],
                  [acked_at - r.timestamp / 1000 for r in batch if r.timestamp > 0])
 
 
+_SHAPE = attrgetter("topic", "kind", "mtype", "verdict")
+_CODES = attrgetter("codes")
+_TOPIC = attrgetter("topic")
+
+
 def count_outputs(stats: Stats, family: str, outputs: list[OutRecord]) -> None:
-    """Acknowledged outputs by topic and kind; their messages by type and verdict."""
+    """Acknowledged outputs by topic and kind; their messages by type and verdict.
+
+    Grouped at C level first (``Counter`` over ``attrgetter``), so the Python work is
+    per distinct (topic, kind, type, verdict), not per record."""
     count = stats.count
-    for o in outputs:
-        count(("stellwerk_records_out_total", family, o.topic, o.kind))
-        if o.kind not in _NOT_MESSAGES and o.mtype and o.verdict:
-            count(("stellwerk_messages_total", family, o.mtype, o.verdict))
-        for code in o.codes:
+    for (topic, kind, mtype, verdict), n in Counter(map(_SHAPE, outputs)).items():
+        count(("stellwerk_records_out_total", family, topic, kind), n)
+        if kind not in _NOT_MESSAGES and mtype and verdict:
+            count(("stellwerk_messages_total", family, mtype, verdict), n)
+    for codes in filter(None, map(_CODES, outputs)):
+        for code in codes:
             count(("stellwerk_validation_errors_total", family, code))
 
 
