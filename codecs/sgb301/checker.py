@@ -25,10 +25,16 @@ __all__ = ["Fields", "SegmentPatterns", "check_message", "is_number"]
 
 
 class _Clean(Protocol):
-    def clean(self, text: str, start: int, end: int) -> re.Match[str] | None: ...
+    iks: tuple[str, ...]
+
+    def fullmatch(self, text: str, start: int, end: int) -> re.Match[str] | None: ...
+
+    def iks_valid(self, m: re.Match[str]) -> bool: ...
 
 
 class _Table(Protocol):
+    run: Callable[[str, int], re.Match[str] | None]
+
     def __getitem__(self, tag: str) -> _Clean | None: ...
 
 
@@ -197,23 +203,43 @@ def check_message(
     slots = structure_for(f.type)
     # ---- the shortcut: which segments match their layout pattern ---------------------
     n = len(spans)
-    clean: list[re.Match[str] | None] = [None] * n
+    clean: list[re.Match[str] | bool | None] = [None] * n
     tags: list[str] = [""] * n
     structure_ok = False
     if segment_patterns is not None and known and not released and n > 2:
         table = segment_patterns(f.type, d)
         text = buf[start:end].decode("latin-1")
-        es, cs = d.element[0], d.component[0]
-        for k in range(n):
-            offset, seg_end = spans[k]
-            if offset + 3 < seg_end and buf[offset + 3] not in (es, cs):
+        seps = (d.element.decode("latin-1"), d.component.decode("latin-1"))
+        term = d.terminator.decode("latin-1")
+        run = table.run
+        k = 0
+        while k < n:
+            a, b = spans[k]
+            a, b = a - start, b - start
+            if a + 3 < b and text[a + 3] not in seps:
                 break  # not a three-letter tag: the walk below says what it is
-            tag = tags[k] = _TAGS.get(buf[offset : offset + 3]) or _tag(buf, offset)
+            tag = tags[k] = text[a : a + 3]
+            if k and tag != "UNT":
+                # a run of clean segments from here: one regex call for all of them
+                stop = run(text, a)
+                consumed = text.count(term, a, stop.end()) if stop is not None else 0
+                if consumed:
+                    clean[k : k + consumed] = [True] * consumed
+                    k += consumed
+                    continue
             pattern = table[tag]
             if pattern is not None:
-                clean[k] = pattern.clean(text, offset - start, seg_end - start)
+                hit = pattern.fullmatch(text, a, b + 1)  # with the terminator
+                if hit is not None and (not pattern.iks or pattern.iks_valid(hit)):
+                    clean[k] = hit
+            k += 1
         else:
-            structure_ok = _structure_re(f.type).fullmatch(" ".join(tags) + " ") is not None
+            structure_ok = _structure_re(f.type, d).fullmatch(text) is not None
+    if structure_ok:
+        # the usual rejected message: one bad value, every segment in its place — only
+        # the segments that missed their pattern are checked element by element
+        _check_dirty(buf, spans, tags, clean, unh, d, f, by_tag, out)
+        return out, f
 
     # ---- structure: order, mandatory segments, repetitions -------------------------
     at, reps = 0, 0
@@ -223,10 +249,11 @@ def check_message(
         m = clean[k]
         if els is None and (m is None or tags[k] == "UNT"):
             els = _decode(split_elements(buf, offset, seg_end, d), d)
-        tag = els[0][0] if els is not None else tags[k]
+        # a segment consumed by a run of clean ones has no tag noted yet
+        tag = els[0][0] if els is not None else (tags[k] or buf[offset : offset + 3].decode(
+            "latin-1"))
         layout = SEGMENTS.get(tag)
-        if not structure_ok:
-            at, reps = _walk_structure(slots, at, reps, tag, layout, number, offset, out)
+        at, reps = _walk_structure(slots, at, reps, tag, layout, number, offset, out)
         if m is None:
             assert els is not None
             if released:
@@ -244,8 +271,9 @@ def check_message(
         if els is not None:
             _collect(tag, els, f)
         elif tag in _GROUPS:
+            assert isinstance(m, re.Match)
             for attr, group in _GROUPS[tag]:
-                setattr(f, attr, m.group(group) or "")  # type: ignore[union-attr]
+                setattr(f, attr, m.group(group) or "")
     if structure_ok:
         return out, f
     last = tag if spans else ""
@@ -256,6 +284,53 @@ def check_message(
         if slot.min > 0 and slot.tag != "UNT":
             out.append(_v("2SW02", slot.tag, len(spans), 0, start))
     return out, f
+
+
+def _check_dirty(buf: bytes, spans: list[tuple[int, int]], tags: list[str],
+                 clean: list[re.Match[str] | bool | None], unh: list[list[str]],
+                 d: Delimiters,
+                 f: Fields, by_tag: dict[str, tuple[ValueRule, ...]],
+                 out: list[Violation]) -> None:
+    """Element checks of the segments without a match, and the values the verdict
+    reads, for a message whose structure is known to be right (each of FKT, INV, UNT
+    at most once)."""
+    todo = {tags.index(t) for t in _READ if t in tags}  # each at most once here
+    k = -1
+    while True:  # the segments without a match, found at C level
+        try:
+            k = clean.index(None, k + 1)
+        except ValueError:
+            break
+        todo.add(k)
+    for k in sorted(todo):
+        m, tag = clean[k], tags[k]
+        number, (offset, seg_end) = k + 1, spans[k]
+        els = unh if k == 0 else None
+        if m is None or tag == "UNT":
+            if els is None:
+                els = _decode(split_elements(buf, offset, seg_end, d), d)
+            if m is None:
+                layout = SEGMENTS[tag]
+                if tag == "UNH":
+                    _check_unh(els, offset, d, out)
+                elif layout.elements is not None:
+                    _check_elements(tag, number, offset, els, layout.elements, d, out)
+                if tag in by_tag:
+                    _check_rules(f.type, tag, number, offset, els, by_tag[tag], out)
+        if tag == "FKT":
+            f.fkt_number, f.fkt_offset = number, offset
+        elif tag == "UNT":
+            f.unt_offset = offset
+        if els is not None:
+            _collect(tag, els, f)
+        elif tag in _GROUPS:
+            assert isinstance(m, re.Match)
+            for attr, group in _GROUPS[tag]:
+                setattr(f, attr, m.group(group) or "")
+
+
+#: Tags whose values the verdict reads (see :func:`_collect`).
+_READ = frozenset(("FKT", "INV", "UNT"))
 
 
 def _walk_structure(slots: tuple[Slot, ...], at: int, reps: int, tag: str,
@@ -282,30 +357,21 @@ def _walk_structure(slots: tuple[Slot, ...], at: int, reps: int, tag: str,
     return target, 1
 
 
-_TAGS: dict[bytes, str] = {}
-
-
-def _tag(buf: bytes, offset: int) -> str:
-    raw = buf[offset : offset + 3]
-    tag = _TAGS.get(raw)
-    if tag is None:
-        tag = raw.decode("latin-1")
-        if len(_TAGS) < 4096:  # tags come from the input: bound the cache
-            _TAGS[raw] = tag
-    return tag
-
-
 @cache
-def _structure_re(mtype: str) -> re.Pattern[str]:
-    """The message's tags (space-separated) in an order the structure walk accepts
-    without a finding: each slot's tag repeated within its bounds and not once more
-    (the walk would stay on the slot and count too many), mandatory slots present.
-    A match proves "no structure finding"; anything else takes the walk."""
+def _structure_re(mtype: str, d: Delimiters) -> re.Pattern[str]:
+    """A message text (no release characters, no line breaks) whose segments come in
+    an order the structure walk accepts without a finding: each slot's tag repeated
+    within its bounds and not once more (the walk would stay on the slot and count too
+    many), mandatory slots present. A match proves "no structure finding"; anything
+    else takes the walk."""
+    es, cs, ts = (re.escape(x.decode("latin-1")) for x in (d.element, d.component,
+                                                            d.terminator))
+    rest = f"(?:[{es}{cs}][^{ts}]*)?{ts}"  # the rest of a segment after its tag
     known = "|".join(sorted(t for t in SEGMENTS if not t.startswith("UN")))
     parts = []
     for slot in structure_for(mtype):
         tag = f"(?:{known})" if slot.tag == ANY else re.escape(slot.tag)
-        parts.append(f"(?:(?:{tag}) ){{{slot.min},{slot.max}}}+(?!{tag} )")
+        parts.append(f"(?:{tag}{rest}){{{slot.min},{slot.max}}}+(?!{tag}[{es}{cs}{ts}])")
     return re.compile("".join(parts))
 
 

@@ -13,6 +13,7 @@ values) and only ever says "clean"; on any mismatch the exact checker decides.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 from .checker import Fields
 from .delimiters import Delimiters
@@ -177,9 +178,10 @@ def _elements(parts: list[str], required: list[bool], sep: str) -> str:
 
 class SegmentPattern:
     """One segment layout of one message type as a compiled pattern (the same pieces
-    as the message patterns), for the exact checker: a segment it matches has no
-    element, format or value-rule finding, once its IKs (named ``ik…``) pass their
-    check digit."""
+    as the message patterns), for the exact checker: a segment that ``fullmatch``es
+    (its terminator included: value rules look ahead to the separator after a value)
+    and whose IKs (groups named in ``iks``) pass :meth:`iks_valid` has no element,
+    format or value-rule finding."""
 
     __slots__ = ("fullmatch", "iks")
 
@@ -187,18 +189,13 @@ class SegmentPattern:
         self.fullmatch = pattern.fullmatch
         self.iks = tuple(iks)
 
-    def clean(self, text: str, start: int, end: int) -> re.Match[str] | None:
-        """The match if ``text[start:end]`` (a segment without its terminator) is
-        clean, else None; its named groups hold the values the verdict reads."""
-        # with its terminator: the value rules look ahead to the separator after a value
-        m = self.fullmatch(text, start, end + 1)
-        if m is None:
-            return None
+    def iks_valid(self, m: re.Match[str]) -> bool:
+        """Every IK the match captured has its check digit right."""
         for name in self.iks:
             value = m.group(name)
             if value and not ik_valid(value):
-                return None
-        return m
+                return False
+        return True
 
 
 def segment_pattern(mtype: str, tag: str, d: Delimiters, rules: RuleSet
@@ -220,6 +217,26 @@ class _SegmentTable(dict[str, SegmentPattern | None]):
     def __init__(self, mtype: str, d: Delimiters, rules: RuleSet) -> None:
         super().__init__()
         self.mtype, self.d, self.rules = mtype, d, rules
+        self.run = self._run()
+
+    def _run(self) -> Callable[[str, int], re.Match[str] | None]:
+        """``match(text, pos)`` of a pattern that consumes as many clean segments as
+        follow ``pos`` — of the type's segment layouts without named groups (no IKs, no
+        values the verdict reads) — and stops at the first other one: one C-level call
+        for the long runs of clean segments of a message that failed as a whole."""
+        pieces = []
+        for slot in structure_for(self.mtype):
+            if slot.tag in (ANY, "UNH", "UNT"):
+                continue
+            try:
+                b = _Builder(self.mtype, self.d, self.rules, False)
+                body = b.segment(slot.tag, True)
+            except _UnsupportedError:
+                continue
+            if "(?P<" not in body and body not in pieces:
+                pieces.append(body + b.ts)
+        alternation = "|".join(f"(?:{p})" for p in pieces) or "(?!)"
+        return re.compile(f"(?:{alternation})*+").match
 
     def __missing__(self, tag: str) -> SegmentPattern | None:
         if len(self) > 256:  # tags come from the input: bound the table
