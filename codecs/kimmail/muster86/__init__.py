@@ -1,8 +1,8 @@
 """Reading the KBV-Muster 86 (Weiterleitungsbogen): Aktenzeichen, MD, KV-Nummer.
 
-Sources in order: the PDF text layer (pypdf), barcodes (zxing-cpp), OCR (tesseract).
-See :func:`read_form`.  PDFium is not thread-safe: call from one thread per process (the
-router runs the reader in worker processes).
+Sources in order: the PDF text layer (PDFium, see :mod:`.pdftext`), barcodes
+(zxing-cpp), OCR (tesseract). See :func:`read_form`. PDFium is not thread-safe: call
+from one thread per process (the router runs the reader in worker processes).
 """
 
 from __future__ import annotations

@@ -1,12 +1,13 @@
 """Reading a KBV-Muster 86 from a PDF or an image: :func:`read_form`.
 
-Sources, in order: the PDF text layer (pypdf), barcodes (zxing-cpp on the rendered page or
-the image), OCR (tesseract).  The reader stops at the first source that gives one
-confident value, except that barcodes are always looked for when a page is rendered
-anyway, so a barcode that disagrees with the text layer shows up as a conflict.
+Sources, in order: the PDF text layer (PDFium, see :mod:`.pdftext`), barcodes (zxing-cpp
+on the rendered page or the image), OCR (tesseract). The reader stops at the first
+source that gives one confident value, except that barcodes are always looked for when a
+page is rendered anyway, so a barcode that disagrees with the text layer shows up as a
+conflict.
 
-PDFium (rendering) is not thread-safe: call :func:`read_form` from one thread per
-process.  The router calls it in worker processes.
+PDFium (text layer, rendering) is not thread-safe: call :func:`read_form` from one
+thread per process. The router calls it in worker processes.
 """
 
 from __future__ import annotations
