@@ -173,6 +173,14 @@ def _closed_at_once(port: int) -> bool:
             return False
 
 
+async def _stopped(pid: int, timeout: float = 5.0) -> None:
+    """Wait until ``pid`` is in state T (stopped), as /proc tells."""
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "T":
+        assert time.monotonic() < deadline, f"process {pid} not stopped"
+        await asyncio.sleep(0.005)
+
+
 def test_pid_is_the_broker_process(proxied_broker: ProxiedBroker) -> None:
     cmdline = Path(f"/proc/{proxied_broker.pid}/cmdline").read_bytes().split(b"\0")
     assert b"broker" in cmdline
@@ -192,6 +200,8 @@ def test_sigstopped_broker_times_sends_out_and_stops_promptly(
         try:
             await p.send_and_wait(topic, b"first", partition=0)
             os.kill(pid, signal.SIGSTOP)
+            # the signal is delivered asynchronously: send only once the broker is frozen
+            await _stopped(pid)
             with pytest.raises(KafkaError):
                 await asyncio.wait_for(p.send_and_wait(topic, b"frozen", partition=0), 20)
             os.kill(pid, signal.SIGCONT)
