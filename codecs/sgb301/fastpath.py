@@ -259,6 +259,10 @@ class _Compiled:
 
 
 _Table = dict[tuple[str, bool], "_Compiled | None"]
+# UNT counts and UNH references as text, formatted once rather than per message
+_CACHED = 1000
+_NUMBERS = [str(n) for n in range(_CACHED)]
+_REFERENCES = [f"{n:05d}" for n in range(_CACHED)]
 _Seps = tuple[str, str, str]  # element, component, release as str
 
 
@@ -324,7 +328,9 @@ class FastPath:
         g = m.groupdict("")
         ref = g["reference"]
         # Canonical forms only; "010" or a reference out of sequence go to the checker.
-        if g["unt_count"] != str(span.segments) or ref != f"{span.index:05d}":
+        n, i = span.segments, span.index
+        if (g["unt_count"] != (_NUMBERS[n] if n < _CACHED else str(n))
+                or ref != (_REFERENCES[i] if i < _CACHED else f"{i:05d}")):
             return None
         for name in c.iks:
             value = g[name]

@@ -149,10 +149,12 @@ class Validator:
 _NO_FINDINGS: list[Violation] = []  # shared, never appended to
 
 
+_DIRECTIONS = {name: t.direction for name, t in MESSAGE_TYPES.items()}
+
+
 def _direction(f: Fields) -> str:
     """KH→KT, KT→KH or both; unknown types count as sent by a hospital."""
-    mtype = MESSAGE_TYPES.get(f.type)
-    return mtype.direction if mtype is not None else KH_TO_KT
+    return _DIRECTIONS.get(f.type, KH_TO_KT)
 
 
 def _addressed_to_test(f: Fields) -> bool:
