@@ -156,6 +156,17 @@ def _decode(els: list[list[bytes]], d: Delimiters) -> list[list[str]]:
     return [[unescape(c, d).decode("latin-1") for c in e] for e in els]
 
 
+def _elements(buf: bytes, start: int, end: int, d: Delimiters, released: bool
+              ) -> list[list[str]]:
+    """The decoded elements and components of the segment ``buf[start:end]``; without
+    release characters in the message two C-level splits do it."""
+    if released:
+        return _decode(split_elements(buf, start, end, d), d)
+    text = buf[start:end].decode("latin-1")
+    cs = d.component.decode("latin-1")
+    return [e.split(cs) for e in text.split(d.element.decode("latin-1"))]
+
+
 #: Values :func:`_collect` reads, by tag: (Fields attribute, pattern group) — taken
 #: from the match of a clean segment; UNT is decoded.
 _GROUPS = {"FKT": (("processing", "processing"), ("sequence", "sequence"),
@@ -187,7 +198,7 @@ def check_message(
     spans = segment_spans(buf, start, end, d)
     released = buf.find(d.release, start, end) >= 0
     # ---- UNH: type and version decide structure and rules --------------------------
-    unh = _decode(split_elements(buf, spans[0][0], spans[0][1], d), d) if spans else [[""]]
+    unh = _elements(buf, spans[0][0], spans[0][1], d, released) if spans else [[""]]
     f.reference = unh[1][0] if len(unh) > 1 else ""
     ident = unh[2] if len(unh) > 2 else []
     f.type = ident[0] if ident else ""
@@ -248,7 +259,7 @@ def check_message(
         els: list[list[str]] | None = unh if k == 0 else None
         m = clean[k]
         if els is None and (m is None or tags[k] == "UNT"):
-            els = _decode(split_elements(buf, offset, seg_end, d), d)
+            els = _elements(buf, offset, seg_end, d, released)
         # a segment consumed by a run of clean ones has no tag noted yet
         tag = els[0][0] if els is not None else (tags[k] or buf[offset : offset + 3].decode(
             "latin-1"))
@@ -308,7 +319,7 @@ def _check_dirty(buf: bytes, spans: list[tuple[int, int]], tags: list[str],
         els = unh if k == 0 else None
         if m is None or tag == "UNT":
             if els is None:
-                els = _decode(split_elements(buf, offset, seg_end, d), d)
+                els = _elements(buf, offset, seg_end, d, False)
             if m is None:
                 layout = SEGMENTS[tag]
                 if tag == "UNH":
