@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Callable
 
 import pytest
 from kimfixtures.muster86 import muster86_image_pdf, muster86_pdf, muster86_scan
@@ -38,6 +39,48 @@ def test_scan(value: str, rotation: int, skew: float, dpi: int, noise: float, fm
     assert r.md_names in {("Sachsen",), ()}
     assert r.kvnr in {"A123456780", None}
     assert r.detail == "ok"
+
+
+# scans the reader missed before (kim_bench, seed 86), each for another reason
+@pytest.mark.parametrize(
+    ("media", "build"),
+    [
+        # upside down; the page pass misread an 8 as a 3 (ocr-disagree): outvoted now
+        ("application/pdf", lambda: muster86_image_pdf(
+            "710468267569062890", rotation=180, skew=2.4, dpi=300, noise=0.8, seed=860014)),
+        # upside down; the page pass split the number ("#H18" "1991195881087068") and the
+        # crop of one piece cut the 8 in half (no-value): the whole line is read now
+        ("image/tiff", lambda: muster86_scan(
+            "181991195881087068", rotation=180, skew=1.1, dpi=150, noise=0.39, seed=860090,
+            fmt="tiff")),
+        # a speck on the second "#" made it a 4 ("#4996…", no-value): read without "##"
+        ("image/jpeg", lambda: muster86_scan(
+            "996767081492607374", rotation=0, skew=-2.8, dpi=150, noise=0.84, seed=860000,
+            fmt="jpeg")),
+        # only one pass read it (ocr-low-confidence)
+        ("image/png", lambda: muster86_scan(
+            "582132128144626888", rotation=270, skew=1.3, dpi=300, noise=0.7, seed=860023,
+            fmt="png")),
+    ],
+    ids=["180-outvoted", "180-split-number", "hash-read-as-4", "one-read"],
+)
+def test_formerly_missed_scans_are_read(media: str, build: Callable[[], bytes]) -> None:
+    r = read_form(build(), media)
+    assert (r.source, r.confident, r.detail) == ("ocr", True, "ok")
+    assert r.aktenzeichen is not None
+    assert r.candidates == (r.aktenzeichen,)
+
+
+def test_two_passes_against_two_is_not_read() -> None:
+    # a speck under the last 5: the page pass and the line without "##" read a 3, the
+    # other passes a 5 -- quarantine, never a value
+    data = muster86_scan("150064725940742225", rotation=0, skew=-0.6, dpi=150, noise=0.92,
+                         seed=860036, fmt="png")
+    r = read_form(data, "image/png")
+    assert r.is_muster86
+    assert (r.aktenzeichen, r.confident) == (None, False)
+    assert r.detail == "ocr-disagree"
+    assert "150064725940742225" in r.candidates
 
 
 def test_image_pdf_upside_down_reads_md_and_kvnr() -> None:
