@@ -189,6 +189,9 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: processes on one host need one port each.
     metrics_port: int = 0
     metrics_host: str = "0.0.0.0"
+    #: Parse durations (decode/validate histograms, segments) are timed for one input
+    #: record in this many; counts are exact. 1 times every record.
+    metrics_sample: int = 8
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: ``text`` lines or ``json`` objects, one per line (ids, codes, offsets only).
     log_format: Literal["text", "json"] = "text"

@@ -60,16 +60,16 @@ class Validator:
     """Validates interchanges; build once, call :meth:`validate` per buffer.
 
     Holds the compiled fast-path patterns, so reuse one instance in hot loops.
-    ``exact`` counts the messages that took the exact checker instead of the fast path
-    (since the validator was built): observers read the share from it, so the hot path
-    needs no callback.
+    ``exact`` counts the messages that took the exact checker instead of the fast path,
+    ``messages`` and ``bytes`` what was validated (since the validator was built):
+    observers read them, so the hot path needs no callback.
     """
 
     def __init__(self, options: ValidationOptions | None = None) -> None:
         self.options = options or ValidationOptions()
         self.rules: RuleSet = rule_set(self.options.mode)
         self._fast = FastPath(self.rules)
-        self.exact = 0
+        self.exact = self.messages = self.bytes = 0
 
     def validate(self, data: bytes | bytearray | memoryview) -> InterchangeReport:
         """Validate one interchange. Never raises for bad input."""
@@ -85,6 +85,8 @@ class Validator:
         >>> v.check(buf, scan(buf)) == v.validate(buf)
         True
         """
+        self.messages += len(ic.messages)
+        self.bytes += len(buf)
         file_errors = list(ic.problems)
         if self.options.now is not None:
             created = prepared_time(ic.prepared)

@@ -24,8 +24,9 @@ def test_batch_counts_reach_prometheus_without_personal_labels() -> None:
 
     async def go() -> None:
         stop = asyncio.Event()
-        task = asyncio.create_task(run_loop(source, sink, build_pipeline(load_config(None, env={})),
-                                            stop, batch_max=4, observer=observer))
+        config = load_config(None, env={"STELLWERK_METRICS_SAMPLE": "1"})
+        task = asyncio.create_task(run_loop(source, sink, build_pipeline(config), stop,
+                                            batch_max=4, observer=observer))
         await source.drained.wait()
         stop.set()
         await task
@@ -60,3 +61,32 @@ def test_batch_counts_reach_prometheus_without_personal_labels() -> None:
     text = generate_latest(registry).decode()
     for private in ("260510223", "120591481", "1234567", "Mustermann"):
         assert private not in text
+
+
+def test_parse_durations_are_sampled_counts_are_exact() -> None:
+    registry = CollectorRegistry()
+    observer = PrometheusObserver(registry)
+    seeds = list(load().values())
+    records = [InRecord("s301.inbound", 0, i, None, seeds[i % len(seeds)], 0)
+               for i in range(17)]
+    source, sink = MemorySource(records), MemorySink()
+    pipeline = build_pipeline(load_config(None, env={"STELLWERK_METRICS_SAMPLE": "8"}))
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_loop(source, sink, pipeline, stop, batch_max=5,
+                                            observer=observer))
+        await source.drained.wait()
+        stop.set()
+        await task
+
+    asyncio.run(go())
+    value = registry.get_sample_value
+    timed = sum(value("stellwerk_parse_decode_seconds_count", {"family": "s301", "type": t})
+                or 0 for t in ("AUFN", "ENTL", "RECH", "KOUB"))
+    assert timed == 3  # records 1, 9 and 17: one in eight, across batches
+    paths = sum(value("stellwerk_parse_path_total", {"family": "s301", "path": p}) or 0
+                for p in ("fast", "exact"))
+    assert paths == 17
+    assert value("stellwerk_parse_bytes_total", {"family": "s301"}) == sum(
+        len(r.value or b"") for r in records)
