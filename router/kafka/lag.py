@@ -97,9 +97,11 @@ class GroupOffsets:
         out: list[PartitionOffsets] = []
         for group, topics in self._groups.items():
             consumer = self._consumers[group]
-            await consumer.topics()  # refreshes metadata: partitions added meanwhile
+            # the cluster as the broker tells now (the client's own copy knows only the
+            # topics that existed when it started): topics created later, partitions added
+            cluster = await consumer._client.fetch_all_metadata()
             tps = [TopicPartition(t, p) for t in topics
-                   for p in sorted(consumer.partitions_for_topic(t) or ())]
+                   for p in sorted(cluster.partitions_for_topic(t) or ())]
             if not tps:
                 continue
             ends = await consumer.end_offsets(tps)
