@@ -24,7 +24,7 @@ from .logs import configure_logging
 from .loop import StoppedError, run_loop, until_stopped
 from .metrics import MetricsServer, PrometheusObserver, Readiness, build_info
 
-__all__ = ["install_signals", "run_async", "serve"]
+__all__ = ["bootstrap_or_embedded", "install_signals", "run_async", "serve"]
 
 log = logging.getLogger("stellwerk")
 T = TypeVar("T")
@@ -330,18 +330,26 @@ async def _loaded_within(loaded: asyncio.Event, timeout: float) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def bootstrap_or_embedded(config: Config, bootstrap: str | None) -> Iterator[str]:
+    """The bootstrap servers to use: given, configured, or (neither) those of an
+    embedded broker started here and stopped on exit."""
+    target = bootstrap or config.kafka.bootstrap
+    if target:
+        yield target
+        return
+    broker = EmbeddedBroker()
+    broker.start()
+    log.info("no bootstrap servers configured: started the embedded broker at %s",
+             broker.bootstrap)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+
+
 def run_command(config: Config, bootstrap: str | None) -> int:
     """``stellwerk run``: with no bootstrap, start the embedded broker first."""
     configure_logging(config.log_level, config.log_format)
-    broker: EmbeddedBroker | None = None
-    target = bootstrap or config.kafka.bootstrap
-    if not target:
-        broker = EmbeddedBroker()
-        broker.start()
-        target = broker.bootstrap
-        log.info("no bootstrap servers configured: started the embedded broker at %s", target)
-    try:
+    with bootstrap_or_embedded(config, bootstrap) as target:
         return run_async(lambda: serve(config, target))
-    finally:
-        if broker is not None:
-            broker.stop()

@@ -269,22 +269,9 @@ def check_message(
             assert els is not None
             if released:
                 _check_release(buf, spans[k], tag, number, els, d, out)
-            if layout is not None and layout.elements is not None and tag != "UNH":
-                _check_elements(tag, number, offset, els, layout.elements, d, out)
-            elif tag == "UNH":
-                _check_unh(els, offset, d, out)
-            if tag in by_tag and known:
-                _check_rules(f.type, tag, number, offset, els, by_tag[tag], out)
-        if tag == "FKT":
-            f.fkt_number, f.fkt_offset = number, offset
-        elif tag == "UNT":
-            f.unt_offset = offset
-        if els is not None:
-            _collect(tag, els, f)
-        elif tag in _GROUPS:
-            assert isinstance(m, re.Match)
-            for attr, group in _GROUPS[tag]:
-                setattr(f, attr, m.group(group) or "")
+            _check_segment(tag, number, offset, els, layout, d,
+                           by_tag.get(tag, ()) if known else (), f.type, out)
+        _read(tag, number, offset, els, m, f)
     if structure_ok:
         return out, f
     last = tag if spans else ""
@@ -321,23 +308,37 @@ def _check_dirty(buf: bytes, spans: list[tuple[int, int]], tags: list[str],
             if els is None:
                 els = _elements(buf, offset, seg_end, d, False)
             if m is None:
-                layout = SEGMENTS[tag]
-                if tag == "UNH":
-                    _check_unh(els, offset, d, out)
-                elif layout.elements is not None:
-                    _check_elements(tag, number, offset, els, layout.elements, d, out)
-                if tag in by_tag:
-                    _check_rules(f.type, tag, number, offset, els, by_tag[tag], out)
-        if tag == "FKT":
-            f.fkt_number, f.fkt_offset = number, offset
-        elif tag == "UNT":
-            f.unt_offset = offset
-        if els is not None:
-            _collect(tag, els, f)
-        elif tag in _GROUPS:
-            assert isinstance(m, re.Match)
-            for attr, group in _GROUPS[tag]:
-                setattr(f, attr, m.group(group) or "")
+                _check_segment(tag, number, offset, els, SEGMENTS[tag], d,
+                               by_tag.get(tag, ()), f.type, out)
+        _read(tag, number, offset, els, m, f)
+
+
+def _check_segment(tag: str, number: int, offset: int, els: list[list[str]],
+                   layout: SegmentLayout | None, d: Delimiters,
+                   rules: tuple[ValueRule, ...], mtype: str, out: list[Violation]) -> None:
+    """Element, format and value-rule findings of one segment."""
+    if tag == "UNH":
+        _check_unh(els, offset, d, out)
+    elif layout is not None and layout.elements is not None:
+        _check_elements(tag, number, offset, els, layout.elements, d, out)
+    if rules:
+        _check_rules(mtype, tag, number, offset, els, rules, out)
+
+
+def _read(tag: str, number: int, offset: int, els: list[list[str]] | None,
+          m: re.Match[str] | bool | None, f: Fields) -> None:
+    """Positions and values the verdict reads: from the decoded elements, or from the
+    groups of a clean segment's match."""
+    if tag == "FKT":
+        f.fkt_number, f.fkt_offset = number, offset
+    elif tag == "UNT":
+        f.unt_offset = offset
+    if els is not None:
+        _collect(tag, els, f)
+    elif tag in _GROUPS:
+        assert isinstance(m, re.Match)
+        for attr, group in _GROUPS[tag]:
+            setattr(f, attr, m.group(group) or "")
 
 
 #: Tags whose values the verdict reads (see :func:`_collect`).

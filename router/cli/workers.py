@@ -24,10 +24,9 @@ import time
 from collections.abc import Sequence
 from types import FrameType
 
-from ..app import STOP_BOUND
+from ..app import STOP_BOUND, bootstrap_or_embedded
 from ..children import die_with_parent
 from ..config import Config
-from ..kafka.broker import EmbeddedBroker
 from ..logs import configure_logging
 
 __all__ = ["run_workers", "worker_command"]
@@ -51,13 +50,11 @@ def run_workers(config: Config, bootstrap: str | None, n: int, config_path: str 
                 ) -> int:
     """Run ``n`` workers until a signal or until one of them exits; the exit code."""
     configure_logging(config.log_level, config.log_format)
-    broker: EmbeddedBroker | None = None
-    target = bootstrap or config.kafka.bootstrap
-    if not target:
-        broker = EmbeddedBroker()
-        broker.start()
-        target = broker.bootstrap
-        log.info("no bootstrap servers configured: started the embedded broker at %s", target)
+    with bootstrap_or_embedded(config, bootstrap) as target:
+        return _run(config, target, n, config_path)
+
+
+def _run(config: Config, target: str, n: int, config_path: str | None) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, _: FrameType | None) -> None:
@@ -80,8 +77,6 @@ def run_workers(config: Config, bootstrap: str | None, n: int, config_path: str 
         _stop_all(procs)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if broker is not None:
-            broker.stop()
     return code
 
 
