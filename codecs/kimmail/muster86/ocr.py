@@ -16,15 +16,15 @@ Pipeline (facts measured on these machines, see the KIM domain notes):
    its whole text line (the full pass often splits the number, and a crop through a
    glyph turns half an 8 into a 3), the frame of its box removed; read digit-only
    (``tessedit_char_whitelist=0123456789#``, ``--psm 7``, 1.5x);
-7. a vote (:func:`_tally`): further reads of the line, each different in one way (a
-   lighter threshold, the ``##`` cut off, 1x scale, ``--psm 13``), follow until a
-   value is confirmed or can no longer be.  Confirmed: three reads of one value, the
-   page pass's included, and no line read of another value -- where line reads differ,
-   a glyph is ambiguous (a speck on a 0 reads as 9 in some passes, as 0 in others) and
-   a majority may be the wrong one.  The page pass reads digits worst and may be
-   outvoted, by four line reads.  A pass that reads two values has found two numbers.
-   Where no number was found, the area below the anchor is read the same way.  A
-   misread must end in quarantine, never in another case.
+7. a vote (:func:`_tally`): further reads of the line, each different in one way (the
+   page pass's word box not widened, a lighter threshold, the ``##`` cut off, 1x scale,
+   ``--psm 13``), follow until a value is confirmed or can no longer be.  Confirmed:
+   three reads of one value, the page pass's included, and no line read of another
+   value -- where line reads differ, a glyph is ambiguous (a speck on a 0 reads as 9 in
+   some passes, as 0 in others) and a majority may be the wrong one.  The page pass
+   reads digits worst and may be outvoted, by four line reads.  A pass that reads two
+   values has found two numbers.  Where no number was found, the area below the anchor
+   is read the same way.  A misread must end in quarantine, never in another case.
 
 Tesseract runs as a subprocess; ``OMP_THREAD_LIMIT=1`` is set in ``os.environ`` when
 unset because OpenMP threads made it ~10x slower on two shared cores.
@@ -724,7 +724,8 @@ def ocr_page(
         line = _clean_line(_crop(binary, box))
         first, raw = _read_line(line, pattern, _WHITELIST_7, deadline, 1.5)
         lines.append(first)
-        more = _line_passes(prepared, rotation, box, line, raw.lstrip().startswith("#"))
+        more = _line_passes(prepared, rotation, boxes[0], box, line,
+                            raw.lstrip().startswith("#"))
     else:
         # no number long enough: read the area right of and below the anchor
         region = _anchor_region(words)
@@ -748,17 +749,23 @@ _Pass = Callable[[str, _Deadline], tuple[str, ...]]
 
 
 def _line_passes(
-    page: _Page, rotation: int, box: tuple[int, int, int, int], line: Image.Image,
-    hash_prefix: bool,
+    page: _Page, rotation: int, word: tuple[int, int, int, int],
+    box: tuple[int, int, int, int], line: Image.Image, hash_prefix: bool,
 ) -> list[_Pass]:
-    """Further reads of the number's line, each differing from the line pass in one way,
-    the most reliable first.
+    """Further reads of the number's line, each differing from the line pass in one way.
 
-    Measured per pass on 400 generated scans (kim_bench corpora of seeds 88 and 89, the
-    latter with noise 0.6-1 and skew ±4°): each misread at most 1 in 200, but misreads
-    coincide (a speck on a glyph: two to four passes agree on the same wrong digit), so
-    the line reads must agree among themselves (:func:`_tally`).
+    Misreads coincide: a speck on a glyph made two to six passes agree on the same wrong
+    digit (generated scans with noise 0.6-1, kim_bench seeds 89-91), so the line reads
+    must agree among themselves (:func:`_tally`), and the first further read is the one
+    that differs most, in geometry: the page pass's own word box (``word``), not widened.
+    The LSTM reads a glyph a speck made ambiguous differently in crops a few pixels
+    apart; with the widened line and a lighter threshold as the first two reads, one
+    scan in 400 had all of them agree on a wrong digit, which the word crop read right.
     """
+
+    def piece(pattern: str, deadline: _Deadline) -> tuple[str, ...]:
+        return _digit_pass(page.oriented(rotation), word, pattern, _WHITELIST_7, deadline,
+                           1.5)
 
     def lighter(pattern: str, deadline: _Deadline) -> tuple[str, ...]:
         # fewer grey pixels count as ink: a speck that closed a stroke comes apart
@@ -779,7 +786,7 @@ def _line_passes(
     def raw_line(pattern: str, deadline: _Deadline) -> tuple[str, ...]:
         return _read_line(line, pattern, f"--psm 13 {_DIGITS}", deadline, 2.0)[0]
 
-    return [lighter, cut, native, raw_line]
+    return [piece, lighter, cut, native, raw_line]
 
 
 def _region_passes(binary: Image.Image, region: tuple[int, int, int, int]) -> list[_Pass]:
