@@ -116,6 +116,12 @@ class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     request_timeout_ms: int = 30000
     #: Longest time between two polls before the consumer leaves its group.
     max_poll_interval_ms: int = 300000
+    #: A consumer without a heartbeat for this long is dropped from the group and its
+    #: partitions move: the failover time after a crash. The embedded broker also holds a
+    #: new member's first join for about half of it.
+    session_timeout_ms: int = 10000
+    #: Heartbeats to the group coordinator; at most a third of the session timeout.
+    heartbeat_interval_ms: int = 3000
 
 
 class TopicsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -212,6 +218,11 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("batch_max must be >= 1")
         if self.topics.partitions < 1:
             raise ValueError("topics.partitions must be >= 1")
+        if not 0 < 3 * self.kafka.heartbeat_interval_ms <= self.kafka.session_timeout_ms:
+            raise ValueError(
+                f"kafka.heartbeat_interval_ms ({self.kafka.heartbeat_interval_ms}) must be "
+                f"at most a third of kafka.session_timeout_ms "
+                f"({self.kafka.session_timeout_ms}), or one late heartbeat drops the consumer")
         kim = self.kim
         batch_seconds = kim.mail_timeout * -(-kim.batch_max // max(1, kim.workers))
         if kim.enabled and batch_seconds >= self.kafka.max_poll_interval_ms / 1000:

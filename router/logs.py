@@ -48,7 +48,9 @@ class JsonFormatter(logging.Formatter):
 
 
 def configure_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") -> None:
-    """Log to stderr, as plain lines or JSON lines; aiokafka only from WARNING up."""
+    """Log to stderr, as plain lines or JSON lines; aiokafka only from WARNING up, except
+    its group coordinator (joins, generations, leader election: what an operator needs to
+    follow a rebalance)."""
     handler = logging.StreamHandler(sys.stderr)
     if fmt == "json":
         handler.setFormatter(JsonFormatter())
@@ -63,3 +65,4 @@ def configure_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text"
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(level)

@@ -62,6 +62,8 @@ class KafkaSource:
             # Default 500 ms: with a quiet topic every batch would wait that long.
             fetch_max_wait_ms=100,
             max_poll_interval_ms=config.kafka.max_poll_interval_ms,
+            session_timeout_ms=config.kafka.session_timeout_ms,
+            heartbeat_interval_ms=config.kafka.heartbeat_interval_ms,
             max_partition_fetch_bytes=MAX_RECORD_BYTES,
             fetch_max_bytes=4 * MAX_RECORD_BYTES,
         )

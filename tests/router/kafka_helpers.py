@@ -109,6 +109,10 @@ class TopicSet:
             # §301 scenarios run without the KIM family: its topics are shared by every
             # test on the broker and its group would show up in assignment() checks.
             "STELLWERK_KIM_ENABLED": "false",
+            # Joins and failovers in seconds, not tens of seconds (the embedded broker holds
+            # a first join for half the session timeout); still twice the longest freeze.
+            "STELLWERK_KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "STELLWERK_KAFKA_HEARTBEAT_INTERVAL_MS": "2000",
         }
         if batch_max is not None:
             env["STELLWERK_BATCH_MAX"] = str(batch_max)
@@ -257,15 +261,17 @@ class TopicReader:
                 self.records.extend(
                     Rec(tp.topic, tp.partition, r.offset, r.key, r.value,
                         {k: bytes(v) for k, v in (r.headers or ())}) for r in recs)
-            at_end = True
+            behind: list[str] = []
             for tp in tps:
                 pos = self._next[tp] = await c.position(tp)
                 high = c.highwater(tp)
-                at_end = at_end and high is not None and pos >= high
-            if at_end and not batches:
+                if high is None or pos < high:
+                    behind.append(f"{tp.topic}/{tp.partition} at {pos} of {high}")
+            if not behind and not batches:
                 return list(self.records)
             if time.monotonic() > deadline:
-                raise TimeoutError(f"could not read {self.topics} up to the end")
+                raise TimeoutError(f"could not read {self.topics} up to the end: "
+                                   f"{', '.join(behind)}")
 
     async def wait_for(self, condition: Callable[[list[Rec]], bool], timeout: float,
                        what: str = "condition", interval: float = 0.3) -> list[Rec]:

@@ -33,6 +33,7 @@ def test_toml_and_env_override(tmp_path: Path) -> None:
     ({"STELLWERK_NOT_A_KEY": "1"}, "STELLWERK_NOT_A_KEY"),
     ({"STELLWERK_MODE": "xyz"}, "mode"),
     ({"STELLWERK_ROUTES": "{not json"}, "STELLWERK_ROUTES"),
+    ({"STELLWERK_KAFKA_SESSION_TIMEOUT_MS": "5000"}, "heartbeat_interval_ms"),
 ])
 def test_bad_values_name_the_key(env: dict[str, str], named: str) -> None:
     with pytest.raises(ConfigError, match=named):

@@ -18,7 +18,7 @@ def test_run_without_bootstrap_starts_the_embedded_broker(tmp_path: Path) -> Non
                                 stderr=subprocess.STDOUT, env=env)
         try:
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and b"routing s301.inbound" not in (
+            while time.monotonic() < deadline and b"routing s301:" not in (
                     log.read_bytes()):
                 assert proc.poll() is None, log.read_text()
                 time.sleep(0.2)

@@ -18,15 +18,15 @@ Inverted (light on dark) codes are still looked for, and in every format as befo
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pypdfium2 as pdfium
 import zxingcpp
 from PIL import Image
 
-from .errors import TooManyPixelsError, UnreadablePdfError
+from .errors import UnreadablePdfError
 from .pdftext import pdfium_page
+from .render import render_scale
 
 __all__ = ["pdf_page_barcode_texts", "read_barcode_texts"]
 
@@ -86,16 +86,7 @@ def pdf_page_barcode_texts(
         with pdfium_page(data, index) as page:
             if page is None:
                 return None
-            w_pt, h_pt = page.get_size()
-            area = w_pt * h_pt  # pixels at scale 1 (72 dpi)
-            if not (w_pt > 0 and h_pt > 0 and math.isfinite(area)):
-                raise UnreadablePdfError
-            scale = dpi / 72.0
-            if area * scale * scale > max_pixels:
-                scale = math.sqrt(max_pixels / area)
-                if scale < 1.0:
-                    raise TooManyPixelsError
-            bitmap = page.render(scale=scale, grayscale=True)
+            bitmap = page.render(scale=render_scale(page, dpi, max_pixels), grayscale=True)
             try:
                 # a view of PDFium's buffer (rows padded to the stride), no copy;
                 # zxing-cpp reads it before the bitmap is closed

@@ -14,7 +14,26 @@ from PIL import Image
 
 from .errors import TooManyPixelsError, UnreadablePdfError
 
-__all__ = ["page_count", "render_page", "render_pages"]
+__all__ = ["page_count", "render_page", "render_pages", "render_scale"]
+
+
+def render_scale(page: pdfium.PdfPage, dpi: int, max_pixels: int) -> float:
+    """PDFium's render scale for ``dpi``, lowered until the page fits in ``max_pixels``
+    (a poster-sized page: keep what fits rather than fail).
+
+    :class:`UnreadablePdfError` for a page without a finite positive size,
+    :class:`TooManyPixelsError` when not even 72 dpi fits.
+    """
+    w_pt, h_pt = page.get_size()
+    area = w_pt * h_pt  # pixels at scale 1 (72 dpi)
+    if not (w_pt > 0 and h_pt > 0 and math.isfinite(area)):
+        raise UnreadablePdfError
+    scale = dpi / 72.0
+    if area * scale * scale > max_pixels:
+        scale = math.sqrt(max_pixels / area)
+        if scale < 1.0:
+            raise TooManyPixelsError
+    return scale
 
 
 def page_count(data: bytes) -> int:
@@ -47,17 +66,7 @@ def render_page(
             return None
         page = doc[index]
         try:
-            w_pt, h_pt = page.get_size()
-            area = w_pt * h_pt  # pixels at scale 1 (72 dpi)
-            if not (w_pt > 0 and h_pt > 0 and math.isfinite(area)):
-                raise UnreadablePdfError
-            scale = dpi / 72.0
-            if area * scale * scale > max_pixels:
-                # a poster-sized page: keep what fits rather than fail
-                scale = math.sqrt(max_pixels / area)
-                if scale < 1.0:
-                    raise TooManyPixelsError
-            bitmap = page.render(scale=scale, grayscale=True)
+            bitmap = page.render(scale=render_scale(page, dpi, max_pixels), grayscale=True)
             try:
                 # to_pil() shares the bitmap's buffer; convert() copies it before close()
                 image: Image.Image = bitmap.to_pil().convert("L")
