@@ -121,7 +121,9 @@ def test_sigterm_while_the_broker_is_gone_commits_nothing_undelivered(
         s3_broker.restart()
         done = await committed(s3_broker.bootstrap, t.group, t.inbound)
         async with TopicReader(s3_broker.bootstrap, traffic.output_topics()) as reader:
-            recs = await reader.read()
+            # The restarted broker reads every partition back from S3 (ministack, a Python
+            # server): on a loaded machine that alone took over 30 s once.
+            recs = await reader.read(timeout=120)
         delivered: dict[int, set[int]] = {}
         for r in recs:
             if r.topic != t.replies:
