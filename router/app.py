@@ -175,7 +175,13 @@ async def _route(config: Config, bootstrap: str, stop: asyncio.Event, pipeline: 
                 return 1
         for lane in lanes:
             await _or_stop(lane.sink.start(stop), stop)
+            if config.kafka.leave_group == "auto" and lane.sink.refused_idempotence:
+                lane.source.leave_group = False
             await _or_stop(lane.source.start(stop), stop)
+        if not all(lane.source.leave_group for lane in lanes):
+            log.info("stopping will not send LeaveGroup (kafka.leave_group %s, broker "
+                     "without the idempotent producer): partitions move after the "
+                     "session timeout", config.kafka.leave_group)
         if stop.is_set():
             log.info("stopped during start-up; nothing consumed")
             return 0

@@ -122,6 +122,12 @@ class KafkaConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     session_timeout_ms: int = 10000
     #: Heartbeats to the group coordinator; at most a third of the session timeout.
     heartbeat_interval_ms: int = 3000
+    #: Send LeaveGroup on a clean stop, so the group moves the partitions at once.
+    #: ``auto``: only where the broker accepted the idempotent producer (Apache Kafka).
+    #: The embedded Tansu broker can lose its group leader to a LeaveGroup that arrives
+    #: while a new member joins (the group then never forms again), so there a stopping
+    #: router simply stops heartbeating and its partitions move after the session timeout.
+    leave_group: Literal["auto", "on", "off"] = "auto"
 
 
 class TopicsConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -54,6 +54,8 @@ class KafkaSink:
         self._config = config
         self._bootstrap = bootstrap
         self.idempotent = config.kafka.idempotence == "on"
+        #: The broker refused InitProducerId: not Apache Kafka (the embedded broker).
+        self.refused_idempotence = False
         self._producer = self._make(idempotent=config.kafka.idempotence != "off")
         self._partitions: dict[str, list[int]] = {}
         self._spread = 0
@@ -94,6 +96,7 @@ class KafkaSink:
             log.warning("broker refused the idempotent producer (%s); producing without "
                         "idempotence (order per partition is kept by the sink)",
                         type(exc).__name__)
+            self.refused_idempotence = True
             await close_bounded(self._producer.stop(), "producer")
             self._producer = self._make(idempotent=False)
             await start_with_retry(self._producer, "producer", stop)

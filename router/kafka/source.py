@@ -73,6 +73,9 @@ class KafkaSource:
         self.healthy = False  # the last poll or commit reached the broker
         self.last_commit = 0.0  # wall-clock time of the last successful commit
         self.done: dict[TopicPartition, int] = {}  # next offset after committed records
+        #: Send LeaveGroup on stop (``kafka.leave_group``; the lane turns it off for
+        #: ``auto`` on a broker that is not Apache Kafka).
+        self.leave_group = config.kafka.leave_group != "off"
 
     async def start(self, stop: asyncio.Event | None = None) -> None:
         """Connect (with retry) and join the group."""
@@ -105,7 +108,10 @@ class KafkaSource:
             yield tp.topic, tp.partition, max(0, end - pos)
 
     async def stop(self) -> None:
-        """Leave the group (where the broker lets us) and close, in bounded time."""
+        """Leave the group (where the broker lets us and :attr:`leave_group` is set) and
+        close, in bounded time."""
+        if not self.leave_group:
+            _skip_leave_group(self._consumer)
         await close_bounded(self._consumer.stop(), "consumer")
 
     async def poll(self, max_records: int, timeout_ms: int) -> list[InRecord]:
@@ -169,6 +175,22 @@ class KafkaSource:
             self.healthy = True
             self.last_commit = time.time()
             self.done.update(mine)
+
+
+def _skip_leave_group(consumer: AIOKafkaConsumer) -> None:
+    """Make ``consumer.stop()`` forget its membership instead of sending LeaveGroup.
+
+    aiokafka has no switch for it (it skips LeaveGroup only for static members, which
+    the embedded broker handles worse), so the coordinator's leave step is replaced
+    with the part of it that resets the local member id and generation."""
+    coordinator = getattr(consumer, "_coordinator", None)
+    if coordinator is None or not hasattr(coordinator, "_maybe_leave_group"):
+        return  # not in a group, or an aiokafka without this step: leave as usual
+
+    async def forget() -> None:
+        coordinator.reset_generation()
+
+    coordinator._maybe_leave_group = forget
 
 
 def _fetch_position(consumer: AIOKafkaConsumer, tp: TopicPartition) -> int | None:

@@ -397,7 +397,8 @@ class RouterProcess:
         """True while the process lives."""
         return self.proc is not None and self.proc.poll() is None
 
-    async def wait_log(self, pattern: str, timeout: float, count: int = 1) -> str:
+    async def wait_log(self, pattern: str, timeout: float, count: int = 1,
+                       interval: float = 0.1) -> str:
         """Wait until ``pattern`` (regex) matched ``count`` times; the log then."""
         rx = re.compile(pattern)
         deadline = time.monotonic() + timeout
@@ -411,7 +412,7 @@ class RouterProcess:
             if time.monotonic() > deadline:
                 raise AssertionError(f"router did not log {pattern!r} within {timeout:.0f}s:"
                                      f"\n{self.log_tail()}")
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(interval)
 
     def assignment(self) -> set[str]:
         """The partitions of the last ``partitions assigned`` line (``topic/partition``)."""
