@@ -46,7 +46,6 @@ from ..kafka import (
     KafkaError,
     MessageSizeTooLargeError,
     connection_kwargs,
-    start_with_retry,
 )
 from .tools import (
     INPUT_ID_HEADER,
@@ -54,7 +53,7 @@ from .tools import (
     _fail,
     _install_stop,
     _quiet,
-    _start_bounded,
+    _start_ingest,
     bootstrap_of,
 )
 
@@ -466,13 +465,8 @@ async def _poll(config: Config, bootstrap: str, mailbox: Mailbox, ledger: Ledger
     stop = asyncio.Event()
     _install_stop(stop)
     producer = _producer(config, bootstrap)
-    if once:
-        await _start_bounded(producer, "ingest pop3")
-    else:
-        try:
-            await start_with_retry(producer, "ingest pop3", stop)
-        except KafkaError:  # stopped while the broker was unreachable
-            return EXIT_OK
+    if not await _start_ingest(producer, "ingest pop3", once, stop):
+        return EXIT_OK
     poller = Poller(mailbox, producer, topic, ledger, config.limits.max_record_bytes, stop)
     log.info("ingest pop3: %s@%s:%d → %s%s", mailbox.user, mailbox.host, mailbox.port,
              topic, " (once)" if once else f" every {interval:g}s")

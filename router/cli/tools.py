@@ -142,6 +142,20 @@ async def _start_bounded(client: Any, what: str, timeout: float | None = None) -
             delay = min(delay * 2, 2.0)
 
 
+async def _start_ingest(producer: AIOKafkaProducer, what: str, once: bool,
+                        stop: asyncio.Event) -> bool:
+    """Start an ingest's producer: bounded with ``--once`` (BrokerUnreachableError),
+    else retried until the broker answers; False when stopped before it did."""
+    if once:
+        await _start_bounded(producer, what)
+        return True
+    try:
+        await start_with_retry(producer, what, stop)
+    except KafkaError:  # stopped while the broker was unreachable
+        return False
+    return True
+
+
 def _producer(config: Config, bootstrap: str) -> AIOKafkaProducer:
     # acks=all, no idempotence (the embedded broker does not support it; ids are
     # content-derived, so a duplicate is harmless downstream).
@@ -944,13 +958,8 @@ async def _ingest(config: Config, bootstrap: str, root: Path, topic: str, once: 
     _install_stop(stop)
     loop = asyncio.get_running_loop()
     producer = _producer(config, bootstrap)
-    if once:
-        await _start_bounded(producer, "ingest")
-    else:
-        try:
-            await start_with_retry(producer, "ingest", stop)
-        except KafkaError:  # stopped while the broker was unreachable
-            return EXIT_OK
+    if not await _start_ingest(producer, "ingest", once, stop):
+        return EXIT_OK
     undelivered = 0
     # --once polls often enough to notice a settled file soon, at most every --interval.
     step = min(interval, max(settle / 4, 0.05)) if once else interval
