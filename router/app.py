@@ -179,9 +179,10 @@ async def _route(config: Config, bootstrap: str, stop: asyncio.Event, pipeline: 
                 lane.source.leave_group = False
             await _or_stop(lane.source.start(stop), stop)
         if not all(lane.source.leave_group for lane in lanes):
-            log.info("stopping will not send LeaveGroup (kafka.leave_group %s, broker "
-                     "without the idempotent producer): partitions move after the "
-                     "session timeout", config.kafka.leave_group)
+            why = ("off" if config.kafka.leave_group == "off"
+                   else "auto, and the broker refused the idempotent producer")
+            log.info("stopping will not send LeaveGroup (kafka.leave_group %s): partitions "
+                     "move after the session timeout", why)
         if stop.is_set():
             log.info("stopped during start-up; nothing consumed")
             return 0

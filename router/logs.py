@@ -47,6 +47,16 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(out, default=str).decode()
 
 
+class _AssignmentEcho(logging.Filter):
+    """Drops aiokafka's lines of partitions assigned and revoked: the source logs them
+    itself, sorted and shorter (no ``TopicPartition`` reprs)."""
+
+    _SAID = ("Setting newly assigned partitions", "Revoking previously assigned partitions")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self._SAID))
+
+
 def configure_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") -> None:
     """Log to stderr, as plain lines or JSON lines; aiokafka only from WARNING up, except
     its group coordinator (joins, generations, leader election: what an operator needs to
@@ -65,4 +75,7 @@ def configure_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text"
     root.addHandler(handler)
     root.setLevel(level)
     logging.getLogger("aiokafka").setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    logging.getLogger("aiokafka.consumer.group_coordinator").setLevel(level)
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+    coordinator.setLevel(level)
+    if not any(isinstance(f, _AssignmentEcho) for f in coordinator.filters):
+        coordinator.addFilter(_AssignmentEcho())

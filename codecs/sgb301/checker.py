@@ -272,8 +272,6 @@ def check_message(
             _check_segment(tag, number, offset, els, layout, d,
                            by_tag.get(tag, ()) if known else (), f.type, out)
         _read(tag, number, offset, els, m, f)
-    if structure_ok:
-        return out, f
     last = tag if spans else ""
     tail = slots[at + 1 :] if last == "UNT" or at + 1 < len(slots) else ()
     if spans and slots[at].min > reps:

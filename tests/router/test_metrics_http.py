@@ -12,7 +12,7 @@ import urllib.request
 from prometheus_client import CollectorRegistry
 
 from router.core.stats import Stats
-from router.logs import JsonFormatter
+from router.logs import JsonFormatter, configure_logging
 from router.metrics import MetricsServer, PrometheusObserver, Readiness
 
 
@@ -70,3 +70,27 @@ def test_json_log_lines_carry_extras_and_only_the_exception_class() -> None:
     assert obj["level"] == "ERROR" and obj["logger"] == "stellwerk.runner"
     assert obj["topic"] == "s301.inbound" and obj["exception"] == "ValueError"
     assert "Mustermann" not in line
+
+
+def test_group_coordinator_joins_logged_but_not_its_partition_lists() -> None:
+    """aiokafka's joins and generations reach the log at INFO (a rebalance can be
+    followed); its own lists of assigned and revoked partitions do not (the source logs
+    them, shorter)."""
+    root = logging.getLogger()
+    before = (list(root.handlers), root.level)
+    configure_logging("INFO")
+    coordinator = logging.getLogger("aiokafka.consumer.group_coordinator")
+
+    def kept(msg: str) -> bool:
+        rec = coordinator.makeRecord(coordinator.name, logging.INFO, "gc.py", 1, msg,
+                                     ("x", "g"), None)
+        return coordinator.isEnabledFor(logging.INFO) and coordinator.filter(rec)
+
+    assert kept("(Re-)joining group %s%s")
+    assert not kept("Setting newly assigned partitions %s for group %s")
+    assert not kept("Revoking previously assigned partitions %s for group %s")
+    configure_logging("INFO")  # twice: still one filter
+    echoes = sum(1 for f in coordinator.filters if type(f).__name__ == "_AssignmentEcho")
+    root.handlers[:] = before[0]  # this test's stderr handler goes again
+    root.setLevel(before[1])
+    assert echoes == 1
