@@ -15,13 +15,13 @@ from .catalogue import text_for
 from .delimiters import Delimiters
 from .formats import Format, fmt_pattern, resolve
 from .ik import ik_valid
-from .layouts import ANY, SEGMENTS, Element, SegmentLayout, Slot, structure_for
+from .layouts import ANY, SEGMENTS, SegmentLayout, Slot, structure_for
 from .message_types import MESSAGE_TYPES
 from .model import Violation
-from .rules.base import RuleSet, ValueRule
+from .rules.base import RuleSet
 from .tokenizer import as_number, misplaced_release, segment_spans, split_elements, unescape
 
-__all__ = ["Fields", "SegmentPatterns", "check_message", "is_number"]
+__all__ = ["Fields", "SegmentPatterns", "check_message", "check_segments", "is_number"]
 
 
 class _Clean(Protocol):
@@ -75,81 +75,120 @@ def _rule_re(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-def _check_field(value: str, fmt_name: str, d: Delimiters) -> str | None:
-    """Error code for a non-empty value that breaks its format, else None."""
+FieldCheck = Callable[[str], "str | None"]
+
+
+@cache
+def _field_check(fmt_name: str, decimal: bytes) -> FieldCheck:
+    """The check of a non-empty value against format ``fmt_name``: its error code, or
+    None when the value is right."""
     fmt = resolve(fmt_name)
+    lo, hi = fmt.min_len, fmt.max_len
+    full = _matcher(fmt, decimal).fullmatch
     if fmt.text:
-        if _matcher(fmt, d.decimal).fullmatch(value):
-            return None
-        return "3SW21" if not fmt.min_len <= len(value) <= fmt.max_len else "3SW26"
+        def text(value: str) -> str | None:
+            if full(value):
+                return None
+            return "3SW21" if not lo <= len(value) <= hi else "3SW26"
+        return text
     if fmt.numeric:
-        if not is_number(value):
-            return "3SW20"
-        return None if fmt.min_len <= len(value) <= fmt.max_len else "3SW21"
-    if not _matcher(fmt, d.decimal).fullmatch(value):
-        return fmt.code
-    if fmt_name == "ik" and not ik_valid(value):
-        return "3SW24"
-    return None
+        def numeric(value: str) -> str | None:
+            if not is_number(value):
+                return "3SW20"
+            return None if lo <= len(value) <= hi else "3SW21"
+        return numeric
+    code, ik = fmt.code, fmt_name == "ik"
+
+    def pattern(value: str) -> str | None:
+        if not full(value):
+            return code
+        return "3SW24" if ik and not ik_valid(value) else None
+    return pattern
 
 
-def _check_elements(
-    tag: str, number: int, offset: int, els: list[list[str]], layout: tuple[Element, ...],
-    d: Delimiters, out: list[Violation],
-) -> None:
-    if len(els) - 1 > len(layout):
-        out.append(_v("2SW05", tag, number, len(layout) + 1, offset))
-    for i, spec in enumerate(layout, start=1):
-        comps = els[i] if i < len(els) else []
-        present = any(comps)
-        if len(comps) > len(spec.components):
-            out.append(_v("2SW06", tag, number, i, offset, len(spec.components) + 1))
-        if not present:
-            if spec.mandatory:
-                out.append(_v("2SW07", tag, number, i, offset, 1 if len(spec.components) > 1
-                              else 0))
+#: One element of a layout as the element-wise check walks it: its number, whether it
+#: is mandatory, how many components it may have, whether it is a composite, and per
+#: component (number, mandatory, check).
+_ElementPlan = tuple[int, bool, int, bool, tuple[tuple[int, bool, FieldCheck], ...]]
+
+
+@cache
+def _plan(tag: str, decimal: bytes) -> tuple[_ElementPlan, ...]:
+    """The element checks of segment ``tag``, resolved once per decimal mark."""
+    layout = SEGMENTS[tag].elements
+    assert layout is not None
+    return tuple(
+        (i, spec.mandatory, len(spec.components), len(spec.components) > 1,
+         tuple((j, f.mandatory, _field_check(f.fmt, decimal))
+               for j, f in enumerate(spec.components, start=1)))
+        for i, spec in enumerate(layout, start=1))
+
+
+def _check_elements(tag: str, number: int, offset: int, els: list[list[str]],
+                    d: Delimiters, out: list[Violation]) -> None:
+    plan = _plan(tag, d.decimal)
+    last = len(els) - 1
+    if last > len(plan):
+        out.append(_v("2SW05", tag, number, len(plan) + 1, offset))
+    for i, mandatory, most, composite, fields in plan:
+        comps = els[i] if i <= last else _NONE
+        if len(comps) > most:
+            out.append(_v("2SW06", tag, number, i, offset, most + 1))
+        if not any(comps):
+            if mandatory:
+                out.append(_v("2SW07", tag, number, i, offset, 1 if composite else 0))
             continue
-        composite = len(spec.components) > 1
-        for j, field in enumerate(spec.components, start=1):
-            value = comps[j - 1] if j - 1 < len(comps) else ""
+        count = len(comps)
+        for j, required, check in fields:
+            value = comps[j - 1] if j <= count else ""
             if not value:
-                if field.mandatory:
+                if required:
                     out.append(_v("2SW07", tag, number, i, offset, j if composite else 0))
                 continue
-            code = _check_field(value, field.fmt, d)
+            code = check(value)
             if code:
                 out.append(_v(code, tag, number, i, offset, j if composite else 0))
 
 
+_NONE: list[str] = []  # an element that is not there (never appended to)
+
+
+#: A value rule ready to run: types (None = all), element, component, required,
+#: fullmatch of the allowed and of the forbidden pattern (None = no such pattern), code.
+_Rule = tuple[frozenset[str] | None, int, int, bool, Callable[[str], object] | None,
+              Callable[[str], object] | None, str]
+
+
 def _check_rules(
     mtype: str, tag: str, number: int, offset: int, els: list[list[str]],
-    rules: tuple[ValueRule, ...], out: list[Violation],
+    rules: tuple[_Rule, ...], out: list[Violation],
 ) -> None:
-    for rule in rules:
-        if rule.types is not None and mtype not in rule.types:
+    count = len(els)
+    for types, element, component, required, allowed, forbidden, code in rules:
+        if types is not None and mtype not in types:
             continue
-        comps = els[rule.element] if rule.element < len(els) else []
-        value = comps[rule.component - 1] if rule.component - 1 < len(comps) else ""
-        where = (rule.code, tag, number, rule.element, offset,
-                 rule.component if len(comps) > 1 else 0)
-        if not value:
-            if rule.required:
-                out.append(_v(*where))
+        comps = els[element] if element < count else _NONE
+        value = comps[component - 1] if component <= len(comps) else ""
+        if value:
+            if (allowed is None or allowed(value)) and (forbidden is None
+                                                        or not forbidden(value)):
+                continue
+        elif not required:
             continue
-        if (rule.allowed is not None and not _rule_re(rule.allowed).fullmatch(value)) or (
-            rule.forbidden is not None and _rule_re(rule.forbidden).fullmatch(value)
-        ):
-            out.append(_v(*where))
+        out.append(_v(code, tag, number, element, offset, component if len(comps) > 1 else 0))
 
 
-def _rules_by_tag(rules: RuleSet) -> dict[str, tuple[ValueRule, ...]]:
-    by: dict[str, list[ValueRule]] = {}
+def _rules_by_tag(rules: RuleSet) -> dict[str, tuple[_Rule, ...]]:
+    by: dict[str, list[_Rule]] = {}
     for r in rules.value_rules:
-        by.setdefault(r.tag, []).append(r)
+        by.setdefault(r.tag, []).append((
+            r.types, r.element, r.component, r.required,
+            None if r.allowed is None else _rule_re(r.allowed).fullmatch,
+            None if r.forbidden is None else _rule_re(r.forbidden).fullmatch, r.code))
     return {k: tuple(v) for k, v in by.items()}
 
 
-_RULES_BY_TAG: dict[str, dict[str, tuple[ValueRule, ...]]] = {}
+_RULES_BY_TAG: dict[str, dict[str, tuple[_Rule, ...]]] = {}
 
 
 def _decode(els: list[list[bytes]], d: Delimiters) -> list[list[str]]:
@@ -174,6 +213,35 @@ _GROUPS = {"FKT": (("processing", "processing"), ("sequence", "sequence"),
            "INV": (("case", "case"), ("unfalltag", "unfalltag"))}
 
 
+def _by_tag(rules: RuleSet) -> dict[str, tuple[_Rule, ...]]:
+    by_tag = _RULES_BY_TAG.get(rules.name)
+    if by_tag is None:
+        by_tag = _RULES_BY_TAG[rules.name] = _rules_by_tag(rules)
+    return by_tag
+
+
+def check_segments(buf: bytes, start: int, suspects: list[tuple[int, int]], d: Delimiters,
+                   rules: RuleSet, f: Fields) -> list[Violation]:
+    """The findings of a message at ``start`` whose envelope, structure and other
+    segments are known to be clean (:meth:`sgb301.fastpath.FastPath.locate`): each
+    segment ``buf[a:b]`` of ``suspects`` is checked element by element, and the values
+    the verdict reads from it go into ``f``. The message holds no release character.
+    """
+    out: list[Violation] = []
+    by_tag = _by_tag(rules)
+    term = d.terminator
+    for a, b in sorted(set(suspects)):
+        number = buf.count(term, start, a) + 1
+        els = _elements(buf, a, b, d, False)
+        tag = els[0][0]
+        _check_segment(tag, number, a, els, SEGMENTS.get(tag), d, by_tag.get(tag, ()),
+                       f.type, out)
+        if tag == "FKT":
+            f.fkt_number, f.fkt_offset = number, a
+        _collect(tag, els, f)
+    return out
+
+
 def check_message(
     buf: bytes, start: int, end: int, d: Delimiters, rules: RuleSet,
     segment_patterns: SegmentPatterns | None = None,
@@ -192,9 +260,7 @@ def check_message(
     """
     out: list[Violation] = []
     f = Fields()
-    by_tag = _RULES_BY_TAG.get(rules.name)
-    if by_tag is None:
-        by_tag = _RULES_BY_TAG[rules.name] = _rules_by_tag(rules)
+    by_tag = _by_tag(rules)
     spans = segment_spans(buf, start, end, d)
     released = buf.find(d.release, start, end) >= 0
     # ---- UNH: type and version decide structure and rules --------------------------
@@ -285,7 +351,7 @@ def check_message(
 def _check_dirty(buf: bytes, spans: list[tuple[int, int]], tags: list[str],
                  clean: list[re.Match[str] | bool | None], unh: list[list[str]],
                  d: Delimiters,
-                 f: Fields, by_tag: dict[str, tuple[ValueRule, ...]],
+                 f: Fields, by_tag: dict[str, tuple[_Rule, ...]],
                  out: list[Violation]) -> None:
     """Element checks of the segments without a match, and the values the verdict
     reads, for a message whose structure is known to be right (each of FKT, INV, UNT
@@ -313,12 +379,12 @@ def _check_dirty(buf: bytes, spans: list[tuple[int, int]], tags: list[str],
 
 def _check_segment(tag: str, number: int, offset: int, els: list[list[str]],
                    layout: SegmentLayout | None, d: Delimiters,
-                   rules: tuple[ValueRule, ...], mtype: str, out: list[Violation]) -> None:
+                   rules: tuple[_Rule, ...], mtype: str, out: list[Violation]) -> None:
     """Element, format and value-rule findings of one segment."""
     if tag == "UNH":
         _check_unh(els, offset, d, out)
     elif layout is not None and layout.elements is not None:
-        _check_elements(tag, number, offset, els, layout.elements, d, out)
+        _check_elements(tag, number, offset, els, d, out)
     if rules:
         _check_rules(mtype, tag, number, offset, els, rules, out)
 
@@ -391,13 +457,11 @@ def is_number(value: str) -> bool:
 
 
 def _check_unh(els: list[list[str]], offset: int, d: Delimiters, out: list[Violation]) -> None:
-    layout = SEGMENTS["UNH"].elements
-    assert layout is not None
     ident = els[2] if len(els) > 2 else []
     if len(ident) < 4 or not all(ident[:4]):
         out.append(_v("2SW16", "UNH", 1, 2, offset))
         return
-    _check_elements("UNH", 1, offset, els, layout, d, out)
+    _check_elements("UNH", 1, offset, els, d, out)
 
 
 def _check_release(

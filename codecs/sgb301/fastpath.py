@@ -25,7 +25,7 @@ from .model import MessageSpan
 from .rules.base import RuleSet, ValueRule
 from .tokenizer import unescape
 
-__all__ = ["FastPath", "SegmentPattern", "segment_pattern"]
+__all__ = ["FastPath", "SegmentPattern", "canonical_framing", "segment_pattern"]
 
 _TEXT_CHARS = set(range(0x20, 0x7F)) | set(range(0xA0, 0x100))
 
@@ -130,7 +130,12 @@ class _Builder:
         parts = [self.element(tag, i, e, single) for i, e in enumerate(layout.elements, 1)]
         return re.escape(tag) + _elements([p for p, _ in parts], [r for _, r in parts], self.es)
 
-    def message(self) -> re.Pattern[str]:
+    def message(self, locate: bool = False) -> re.Pattern[str]:
+        """The message pattern of this type. With ``locate`` each segment may instead
+        be one that only has its slot's tag (captured as ``b<slot>``, at most one per
+        slot; repeated slots also count their segments in a lookahead), so one match
+        also proves the structure of a message with a few bad values and says where
+        they are (:meth:`FastPath.locate`)."""
         version = r"\d\d"
         if self.rules.min_version:
             tens, ones = divmod(self.rules.min_version, 10)
@@ -141,15 +146,32 @@ class _Builder:
             "UNH" + self.es + r"(?P<reference>\d{5})" + self.es + re.escape(self.mtype) + self.cs
             + f"(?P<version>{version})" + self.cs + rel + self.cs + agency + self.ts + "[\r\n]*+"
         ]
-        for slot in structure_for(self.mtype)[1:-1]:
+        for k, slot in enumerate(structure_for(self.mtype)[1:-1], 1):
             if slot.tag == ANY:
                 raise _UnsupportedError
             single = slot.max == 1
             seg = "(?:" + self.segment(slot.tag, single) + self.ts + "[\r\n]*+)"
-            out.append(seg if slot.min == slot.max == 1 else f"{seg}{{{slot.min},{slot.max}}}+")
+            if locate:
+                out.append(self._located_slot(k, slot.tag, seg, slot.min, slot.max))
+            else:
+                out.append(seg if slot.min == slot.max == 1 else f"{seg}{{{slot.min},{slot.max}}}+")
         out.append("UNT" + self.es + r"(?P<unt_count>\d{1,6}+)" + self.es + "(?P=reference)"
                    + self.ts)
         return re.compile("".join(out))
+
+    def _located_slot(self, k: int, tag: str, seg: str, lo: int, hi: int) -> str:
+        """Slot ``k`` of a locating pattern: clean segments (``seg``) and at most one
+        other segment with the slot's tag, whose span (terminator excluded) is group
+        ``b<k>``."""
+        t = re.escape(tag)
+        after = f"(?=[{self.es}{self.cs}{self.ts}])"
+        other = f"{t}{after}[^{self.ts}]*+"
+        bad = f"(?P<b{k}>{other}){self.ts}[\r\n]*+"
+        if hi == 1:
+            return f"(?:{seg}|{bad})" + ("" if lo == 1 else "?+")
+        # the count is the structure walk's: lo..hi segments with the tag, and no more
+        count = f"(?=(?:{other}{self.ts}[\r\n]*+){{{lo},{hi}}}+(?!{t}{after}))"
+        return f"{count}{seg}*+(?:{bad}{seg}*+)?+(?!{t}{after})"
 
 
 def _tail(parts: list[str], sep: str) -> str:
@@ -248,7 +270,8 @@ class _SegmentTable(dict[str, SegmentPattern | None]):
 class _Compiled:
     """A compiled message pattern and the group names to read after a match."""
 
-    __slots__ = ("attrs", "fkt_group", "fullmatch", "iks", "type")
+    __slots__ = ("attrs", "bad", "fkt_group", "fullmatch", "ik_groups", "iks", "reads", "type",
+                 "unt_group")
 
     def __init__(self, mtype: str, pattern: re.Pattern[str], iks: list[str]) -> None:
         self.type = mtype
@@ -256,6 +279,14 @@ class _Compiled:
         self.attrs = [a for a in _CAPTURE.values() if a in pattern.groupindex]
         self.iks = tuple(iks)
         self.fkt_group = pattern.groupindex["processing"]
+        self.ik_groups = tuple(pattern.groupindex[name] for name in iks)
+        self.unt_group = pattern.groupindex["unt_count"]
+        # Fields attribute → group number, for the values read after a match
+        self.reads = tuple((name, pattern.groupindex[name])
+                           for name in (*self.attrs, "reference", "version", "unt_count"))
+        # the locating pattern's b<slot> groups: segments that missed their layout
+        self.bad = tuple(i for g, i in pattern.groupindex.items()
+                         if g[0] == "b" and g[1:].isdigit())
 
 
 _Table = dict[tuple[str, bool], "_Compiled | None"]
@@ -264,6 +295,19 @@ _CACHED = 1000
 _NUMBERS = [str(n) for n in range(_CACHED)]
 _REFERENCES = [f"{n:05d}" for n in range(_CACHED)]
 _Seps = tuple[str, str, str]  # element, component, release as str
+
+
+def canonical_framing(span: MessageSpan, unt_count: str, reference: str) -> bool:
+    """The UNT count is the message's segment count without leading zeros and the
+    UNH reference its number in the interchange as five digits: no Stufe-1 framing
+    finding (other forms take the numeric comparison).
+
+    >>> canonical_framing(MessageSpan(2, 0, 9, 4, True, False), "4", "00002")
+    True
+    """
+    n, i = span.segments, span.index
+    return unt_count == (_NUMBERS[n] if n < _CACHED else str(n)) and reference == (
+        _REFERENCES[i] if i < _CACHED else f"{i:05d}")
 
 
 class FastPath:
@@ -277,6 +321,8 @@ class FastPath:
         self.rules = rules
         self._tables: dict[Delimiters, _Table] = {}
         self._segments: dict[tuple[str, Delimiters], _SegmentTable] = {}
+        self._locators: dict[Delimiters, dict[str, _Compiled | None]] = {}
+        self._last_locators: tuple[Delimiters, dict[str, _Compiled | None]] | None = None
         # Almost every buffer uses the default delimiters: remember the last table by
         # identity, so the hot path never hashes a Delimiters struct.
         self._last: tuple[Delimiters, _Table, _Seps] | None = None
@@ -297,8 +343,10 @@ class FastPath:
         return table
 
     def _compile(self, mtype: str, released: bool, d: Delimiters) -> _Compiled | None:
+        if mtype not in MESSAGE_TYPES:
+            return None  # not remembered: the key comes from the input
         entry = None
-        if mtype in MESSAGE_TYPES and mtype not in self.rules.excluded_types:
+        if mtype not in self.rules.excluded_types:
             try:
                 b = _Builder(mtype, d, self.rules, released)
                 entry = _Compiled(mtype, b.message(), b.iks)
@@ -328,9 +376,7 @@ class FastPath:
         g = m.groupdict("")
         ref = g["reference"]
         # Canonical forms only; "010" or a reference out of sequence go to the checker.
-        n, i = span.segments, span.index
-        if (g["unt_count"] != (_NUMBERS[n] if n < _CACHED else str(n))
-                or ref != (_REFERENCES[i] if i < _CACHED else f"{i:05d}")):
+        if not canonical_framing(span, g["unt_count"], ref):
             return None
         for name in c.iks:
             value = g[name]
@@ -348,3 +394,76 @@ class FastPath:
         values["complete_unt"] = True
         values["fkt_offset"] = m.start(c.fkt_group) - 4  # "FKT+" precedes element 1
         return f
+
+    def locate(self, text: str, span: MessageSpan, d: Delimiters
+               ) -> tuple[Fields, list[tuple[int, int]]] | None:
+        """For a message :meth:`match` refused: its fields and the spans (terminator
+        excluded) of the segments that may hold a finding, or None if the exact checker
+        has to walk it.
+
+        A result means one match of the type's locating pattern: UNH, UNT and the
+        structure are right and every other segment matched its layout pattern, so
+        only the returned segments — at most one per slot, plus those whose IK check
+        digit is wrong — need an element-by-element check
+        (:func:`sgb301.checker.check_segments`), which also reads their values into the
+        fields. A message with one bad value, the usual rejected message, then costs
+        one more regex call and that one segment.
+        """
+        if span.released or not span.complete:
+            return None
+        s = span.start
+        mtype = text[s + 10 : s + 14]
+        last = self._last_locators
+        table = last[1] if last is not None and last[0] is d else self._locator_table(d)
+        c = table[mtype] if mtype in table else self._compile_locator(mtype, d, table)
+        if c is None:
+            return None
+        m = c.fullmatch(text, s, span.end)
+        if m is None:
+            return None
+        groups, regs = m.groups(), m.regs  # every group in one call each
+        suspects = [regs[i] for i in c.bad if regs[i][0] >= 0]
+        for i in c.ik_groups:
+            value = groups[i - 1]
+            if value and not ik_valid(value):
+                suspects.append(_segment_at(text, s, regs[i][0], d))
+        f = Fields()
+        values = f.__dict__
+        for name, i in c.reads:
+            values[name] = groups[i - 1] or ""
+        values["type"] = mtype
+        values["unt_reference"] = values["reference"]
+        values["complete_unt"] = True
+        at = regs[c.fkt_group][0]
+        if at >= 0:
+            values["fkt_offset"] = at - 4  # "FKT+" precedes element 1
+        values["unt_offset"] = regs[c.unt_group][0] - 4
+        return f, suspects
+
+    def _locator_table(self, d: Delimiters) -> dict[str, _Compiled | None]:
+        self._last_locators = (d, self._locators.setdefault(d, {}))
+        return self._last_locators[1]
+
+    def _compile_locator(self, mtype: str, d: Delimiters, table: dict[str, _Compiled | None]
+                         ) -> _Compiled | None:
+        if mtype not in MESSAGE_TYPES:
+            return None  # not remembered: the key comes from the input
+        entry = None
+        if mtype not in self.rules.excluded_types:
+            try:
+                b = _Builder(mtype, d, self.rules, False)
+                entry = _Compiled(mtype, b.message(locate=True), b.iks)
+            except _UnsupportedError:
+                entry = None
+        table[mtype] = entry
+        return entry
+
+
+def _segment_at(text: str, start: int, at: int, d: Delimiters) -> tuple[int, int]:
+    """The span (terminator excluded) of the segment holding ``text[at]``, in a message
+    from ``start`` without release characters."""
+    term = d.terminator.decode("latin-1")
+    begin = text.rfind(term, start, at) + 1
+    while text[begin] in "\r\n":
+        begin += 1
+    return begin, text.find(term, at)

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 import msgspec
 
 from .catalogue import text_for
-from .checker import Fields, check_message
-from .fastpath import FastPath
+from .checker import Fields, check_message, check_segments
+from .fastpath import FastPath, canonical_framing
 from .message_types import KH_TO_KT, KT_TO_KH, MESSAGE_TYPES
 from .model import (
     ACCEPTED,
@@ -117,13 +117,16 @@ class Validator:
             hit = self._fast.match(text, span, d)
             if hit is not None:
                 addressed = _addressed_to_test(hit)
-                # the predicates need test operation, the test IK or a responsibility
-                # entry; without any of them they cannot find anything
-                if not (test_ic or addressed or hit.receiver_ik in self.options.responsibility
-                        ) or not self._predicates(hit, addressed, test_ic, marker):
+                if not self._predicates(hit, addressed, test_ic, marker):
                     return _verdict(span, hit, (), test_ic or addressed), _NO_FINDINGS
         self.exact += 1
-        errors, f = check_message(buf, span.start, span.end, d, self.rules, self._fast.segment)
+        located = self._fast.locate(text, span, d)
+        if located is not None:
+            f, suspects = located
+            errors = check_segments(buf, span.start, suspects, d, self.rules, f)
+        else:
+            errors, f = check_message(buf, span.start, span.end, d, self.rules,
+                                      self._fast.segment)
         addressed = _addressed_to_test(f)
         errors += self._predicates(f, addressed, test_ic, marker)
         return _verdict(span, f, tuple(errors), test_ic or addressed), _stage1(span, f)
@@ -132,9 +135,12 @@ class Validator:
         self, f: Fields, addressed: bool, test_ic: bool, marker: bool
     ) -> list[Violation]:
         """Rules that need Python: UV test operation and responsibility (34U15)."""
+        # they need test operation, the test IK or a responsibility entry: without any
+        # of them (the usual message) they cannot find anything
+        if not (test_ic or addressed or f.receiver_ik in self.options.responsibility
+                ) or not self.rules.test_operation or not f.sender_ik:
+            return _NO_FINDINGS
         out: list[Violation] = []
-        if not self.rules.test_operation or not f.sender_ik:
-            return out
         direction = _direction(f)
         if test_ic and not addressed:
             element = 3 if direction == KT_TO_KH else 4
@@ -175,6 +181,8 @@ def _stage1(span: MessageSpan, f: Fields) -> list[Violation]:
     out: list[Violation] = []
     if not span.complete:
         out.append(_v("1SW14", "UNT", span.segments + 1, 0, span.end))
+        return out
+    if f.unt_reference == f.reference and canonical_framing(span, f.unt_count, f.reference):
         return out
     # Numeric comparisons, as in the fast path: "010" counts ten segments.
     unt = f.unt_offset if f.unt_offset >= 0 else span.end

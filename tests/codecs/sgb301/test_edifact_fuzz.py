@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sgb301 import InterchangeReport, ReplyError, ValidationOptions, Validator, examples, scan
-from sgb301.checker import check_message
+from sgb301.checker import check_message, check_segments
 from sgb301.replies import build_reply
 
 NOW = dt.datetime(2015, 11, 28, 9, 30)
@@ -195,3 +195,76 @@ def test_segment_patterns_change_no_finding(data: bytes) -> None:
 @pytest.mark.slow
 def test_segment_patterns_change_no_finding_big(data: bytes) -> None:
     _same_findings_with_and_without_segment_patterns(data)
+
+
+_VALUE_BYTES = list(b"0123456789AZaz .,-\xe4\x00")
+_FIELDS = ("type", "version", "reference", "processing", "sequence", "sender_ik",
+           "receiver_ik", "case", "unfalltag", "unt_count", "unt_reference", "complete_unt",
+           "fkt_number", "fkt_offset", "unt_offset")
+
+
+@st.composite
+def bad_values(draw: st.DrawFn) -> bytes:
+    """One real interchange with one to three bytes of its values changed (service
+    characters stay): the usual rejected message, one or a few bad values."""
+    data = bytearray(draw(st.sampled_from(CORPUS)))
+    for _ in range(draw(st.integers(1, 3))):
+        at = draw(st.integers(0, len(data) - 1))
+        if data[at] not in b"+:'?\r\n":
+            data[at] = draw(st.sampled_from(_VALUE_BYTES))
+    return bytes(data)
+
+
+def _located_is_the_walk(data: bytes) -> int:
+    """Where the locating pattern takes a message, its findings and fields are the
+    element-wise walk's; returns how many messages it took."""
+    ic = scan(data)
+    text = data.decode("latin-1")
+    taken = 0
+    for _, _, v in VALIDATORS:
+        for span in ic.messages:
+            located = v._fast.locate(text, span, ic.delimiters)
+            if located is None:
+                continue
+            taken += 1
+            f, suspects = located
+            found = check_segments(data, span.start, suspects, ic.delimiters, v.rules, f)
+            reference, rf = check_message(data, span.start, span.end, ic.delimiters, v.rules)
+            assert found == reference, (span, reference, found)
+            assert [getattr(f, a) for a in _FIELDS] == [getattr(rf, a) for a in _FIELDS]
+    return taken
+
+
+@given(data=bad_values() | mutated() | st.sampled_from(CORPUS))
+@FAST
+def test_located_segments_find_what_the_walk_finds(data: bytes) -> None:
+    """The rejected message's shortcut (one locating match, then only the segments it
+    names checked) finds exactly what the element-wise walk finds."""
+    _located_is_the_walk(data)
+
+
+@given(data=bad_values() | mutated())
+@BIG
+@pytest.mark.slow
+def test_located_segments_find_what_the_walk_finds_big(data: bytes) -> None:
+    _located_is_the_walk(data)
+
+
+def test_a_bad_value_is_located_in_its_segment() -> None:
+    """A wrong IK check digit and a code outside its list: one locating match each,
+    naming just the segment that holds the value."""
+    data = examples.load()["8.1.1-AUFN"]
+    fkt = data.index(b"FKT+")
+    ik = data.index(examples.TEST_IK.encode(), fkt)
+    wrong_ik = data[: ik + 8] + bytes([(data[ik + 8] - 48 + 1) % 10 + 48]) + data[ik + 9 :]
+    wrong_code = data[: fkt + 4] + b"99" + data[fkt + 6 :]
+    v = VALIDATORS[0][2]
+    for bad in (wrong_ik, wrong_code):
+        ic = scan(bad)
+        located = v._fast.locate(bad.decode("latin-1"), ic.messages[0], ic.delimiters)
+        assert located is not None
+        f, suspects = located
+        assert (f.type, f.reference) == ("AUFN", "00001")
+        assert suspects == [(fkt, bad.index(b"'", fkt))]
+        assert not v.validate(bad).accepted
+    assert _located_is_the_walk(wrong_ik) == 4  # every mode takes it
