@@ -243,8 +243,15 @@ def prepared_time(value: str) -> dt.datetime | None:
 
 
 # The UNB of a §301 file in its usual form; anything else takes the general path.
+# UNB S004 JJMMTT:HHMM as a real date and time, :func:`prepared_time`'s answer as one
+# expression (its two-digit years are 1969-2068: a leap year is one divisible by four)
+_PREPARED_REAL = (
+    rb"(?:\d\d(?:(?:0[13578]|1[02])(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)(?:0[1-9]|[12]\d|30)"
+    rb"|02(?:0[1-9]|1\d|2[0-8]))|(?:[02468][048]|[13579][26])0229):(?:[01]\d|2[0-3])[0-5]\d"
+)
 _UNB_PLAIN = re.compile(
-    rb"UNB\+UNOC:3\+(\d{9})\+(\d{9})\+(\d{6}:\d{4})\+(\d{5})\+\+([ -&(-*,-9;->@-~]{8,11})"
+    rb"UNB\+UNOC:3\+(\d{9})\+(\d{9})\+(" + _PREPARED_REAL
+    + rb")\+(\d{5})\+\+([ -&(-*,-9;->@-~]{8,11})"
 )
 
 
@@ -254,7 +261,7 @@ def _unb_fields(
     m = _UNB_PLAIN.fullmatch(buf, start, end) if d is DEFAULT else None
     if m is not None:
         sender, receiver, prepared, reference, app = (g.decode("latin-1") for g in m.groups())
-        if ik_valid(sender) and ik_valid(receiver) and prepared_time(prepared) is not None:
+        if ik_valid(sender) and ik_valid(receiver):  # the pattern checked the date
             return {"syntax": "UNOC:3", "sender_ik": sender, "receiver_ik": receiver,
                     "prepared": prepared, "reference": reference, "password": "",
                     "application_reference": app, "test_indicator": ""}
@@ -471,16 +478,17 @@ def _scan_plain(buf: bytes) -> Interchange | None:
     if (m is None or buf.translate(None, _PLAIN_CHARS)
             or (not buf.isascii() and _is_utf8(buf))):
         return None
-    sender, receiver, prepared, reference, app = (g.decode("latin-1") for g in m.groups())
-    if not (ik_valid(sender) and ik_valid(receiver)) or prepared_time(prepared) is None:
+    sender, receiver, prepared, reference, app = m.groups()
+    sender, receiver = sender.decode("latin-1"), receiver.decode("latin-1")
+    if not (ik_valid(sender) and ik_valid(receiver)):  # the pattern checked the date
         return None
     pos = m.end()
     find, count, startswith = buf.find, buf.count, buf.startswith
     spans: list[MessageSpan] = []
     while startswith(b"UNH+", pos):
-        unt = find(b"'UNT+", pos)
         # the next service segment after this UNH must be its UNT
-        if unt < 0 or find(b"'UN", pos + 3, unt + 3) != unt:
+        unt = find(b"'UN", pos + 3)
+        if unt < 0 or not startswith(b"'UNT+", unt):
             return None
         end = find(b"'", unt + 1) + 1
         if end <= 0:
@@ -491,8 +499,10 @@ def _scan_plain(buf: bytes) -> Interchange | None:
     if not spans or z is None or int(z.group(1)) != len(spans) or z.group(2) != m.group(4):
         return None
     return Interchange(delimiters=DEFAULT, syntax="UNOC:3", sender_ik=sender,
-                       receiver_ik=receiver, prepared=prepared, reference=reference,
-                       application_reference=app, messages=tuple(spans), has_unb=True)
+                       receiver_ik=receiver, prepared=prepared.decode("latin-1"),
+                       reference=reference.decode("latin-1"),
+                       application_reference=app.decode("latin-1"), messages=tuple(spans),
+                       has_unb=True)
 
 
 def scan(data: bytes | bytearray | memoryview) -> Interchange:

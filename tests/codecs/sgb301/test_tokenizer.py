@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sgb301 import DEFAULT, EdifactSyntaxError, decode, scan, tokenize
 from sgb301.examples import load, message, wrap
-from sgb301.tokenizer import _jump, _scan_plain, _scan_walk, _walk
+from sgb301.tokenizer import _PREPARED_REAL, _jump, _scan_plain, _scan_walk, _walk, prepared_time
 
 
 def test_message_span_is_the_raw_message() -> None:
@@ -111,3 +113,17 @@ def test_released_message_keeps_the_fast_scan_for_the_others() -> None:
     spans, _ = fast
     assert [s.released for s in spans] == [False, True]
     assert spans[1].segments == 10
+
+
+
+def test_unb_date_pattern_is_prepared_time() -> None:
+    """The plain scan's UNB pattern accepts exactly the dates and times
+    ``prepared_time`` reads: every two-digit year, month and day (leap days
+    included), every hour and minute."""
+    pattern = re.compile(_PREPARED_REAL)
+    values = [f"{y:02d}{m:02d}{d:02d}:1200" for y in range(100) for m in range(14)
+              for d in range(33)]
+    values += [f"160229:{h:02d}{mi:02d}" for h in range(25) for mi in range(61)]
+    wrong = [v for v in values
+             if (pattern.fullmatch(v.encode()) is not None) != (prepared_time(v) is not None)]
+    assert wrong == []
