@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 import msgspec
 
@@ -31,10 +32,11 @@ from .errors import ReplyError
 from .ik import ik_valid
 from .model import InterchangeReport, MessageVerdict, Violation
 from .rules import TEST_MARKER, UV_TEST_IK
-from .serializer import escape, segment
+from .serializer import segment
 from .tokenizer import iter_segments, split_elements, unescape
 
-__all__ = ["Reply", "build_reply", "needs_reply", "reply_reference"]
+__all__ = ["Reply", "build_reply", "input_digest", "needs_reply", "reference_of",
+           "reply_reference"]
 
 _FHL_TEXT_MAX = 256
 # The sender's Anwendungsreferenz is echoed (it carries the test marker) only in its
@@ -100,6 +102,15 @@ def _found_plain(buf: bytes, v: MessageVerdict, tags: tuple[str, ...]
             return None
         out[tag] = buf[start + 1 : end + 1]
     return out
+
+
+@lru_cache(maxsize=64)
+def _stamps(minute: dt.datetime) -> tuple[str, str]:
+    """KOS processing day JJJJMMTT and UNB S004 JJMMTT:HHMM of ``minute``: replies of
+    one minute share them."""
+    y, m, d = minute.year, minute.month, minute.day
+    return (f"{y:04d}{m:02d}{d:02d}",
+            f"{y % 100:02d}{m:02d}{d:02d}:{minute.hour:02d}{minute.minute:02d}")
 
 
 def _plain(tag: str, *elements: str) -> bytes:
@@ -179,7 +190,17 @@ def reply_reference(buf: bytes) -> str:
     >>> reply_reference(b"UNB+...") == reply_reference(b"UNB+...")
     True
     """
-    digest = hashlib.blake2b(buf, digest_size=8).digest()
+    return reference_of(input_digest(buf))
+
+
+def input_digest(buf: bytes | memoryview) -> bytes:
+    """The 8-byte BLAKE2b digest of an input file, from which :func:`reply_reference`
+    numbers its reply (callers that also name the file by it hash once)."""
+    return hashlib.blake2b(buf, digest_size=8).digest()
+
+
+def reference_of(digest: bytes) -> str:
+    """:func:`reply_reference` from the file's :func:`input_digest`."""
     return f"{int.from_bytes(digest, 'big') % 99_999 + 1:05d}"
 
 
@@ -227,7 +248,7 @@ def build_reply(
         reference = reply_reference(buf)
     d: Delimiters = ic.delimiters
     w = _Writer()
-    day = f"{now.year:04d}{now.month:02d}{now.day:02d}"
+    day, prepared = _stamps(now.replace(second=0, microsecond=0))
     test = report.test
     if report.file_errors:
         fhl = [_fhl(e, _reference_at(report, e.offset)) for e in report.file_errors]
@@ -250,12 +271,8 @@ def build_reply(
     app = ic.application_reference
     if not _APP_REF.fullmatch(app):  # never echo what made the file fail
         app = TEST_MARKER + "001" if test or ic.receiver_ik == UV_TEST_IK else "EUVK0001"
-    head = b"".join((
-        _plain("UNB", "UNOC:3", ic.receiver_ik, ic.sender_ik,
-               f"{now.year % 100:02d}{now.month:02d}{now.day:02d}:{now.hour:02d}"
-               f"{now.minute:02d}")[:-1],
-        b"+", reference.encode("ascii"), b"++", escape(app), b"'",
-    ))
+    # every part is digits or letters (the IKs are valid, app matches _APP_REF)
+    head = _plain("UNB", "UNOC:3", ic.receiver_ik, ic.sender_ik, prepared, reference, "", app)
     tail = _plain("UNZ", str(len(w.messages)), reference)
     return Reply(ic.sender_ik, ic.receiver_ik, head + b"".join(w.messages) + tail,
                  tuple(w.kinds))

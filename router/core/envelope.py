@@ -120,10 +120,15 @@ def error_out(v: Violation) -> ErrorOut:
     return ErrorOut(v.code, v.stage, v.segment, v.segment_number, v.element, v.text)
 
 
-def content_id(prefix: str, *parts: str, content: bytes | memoryview) -> str:
-    """``prefix:part:…:<16 hex digits of BLAKE2b(content)>``."""
-    digest = hashlib.blake2b(content, digest_size=8).hexdigest()
-    return ":".join((prefix, *parts, digest))
+def content_id(prefix: str, *parts: str, content: bytes | memoryview | None = None,
+               digest: bytes | None = None) -> str:
+    """``prefix:part:…:<16 hex digits of BLAKE2b(content)>``; ``digest`` is that 8-byte
+    BLAKE2b where the caller has it already (:func:`sgb301.replies.input_digest`)."""
+    if digest is None:
+        if content is None:
+            raise TypeError("content_id needs the content or its digest")
+        digest = hashlib.blake2b(content, digest_size=8).digest()
+    return ":".join((prefix, *parts, digest.hex()))
 
 
 Encoder = msgspec.json.Encoder | msgspec.msgpack.Encoder

@@ -23,6 +23,7 @@ DLQ records), so no record can exceed what the broker accepts.
 from __future__ import annotations
 
 import datetime as dt
+from functools import lru_cache
 from time import perf_counter
 from typing import Any
 
@@ -39,7 +40,7 @@ from sgb301 import (
     Violation,
     scan,
 )
-from sgb301.replies import build_reply, needs_reply
+from sgb301.replies import build_reply, input_digest, needs_reply, reference_of
 
 from ..blobstore import BlobStore
 from ..config import Config
@@ -69,6 +70,13 @@ __all__ = ["ROUTES", "S301Family", "label_type"]
 ROUTES = "routes"
 _REROUTE = "reroute"  # analysis marker: a held envelope from the replay topic
 _EMPTY = "empty"      # analysis marker: a record without a value
+
+
+@lru_cache(maxsize=64)
+def _record_minute(minute: int) -> dt.datetime:
+    """The naive UTC datetime of a record timestamp's minute (``ms // 60_000``): a
+    reply's dates have minutes at most, and the records of a minute share it."""
+    return dt.datetime.fromtimestamp(minute * 60, tz=dt.UTC).replace(tzinfo=None)
 
 
 def label_type(mtype: str) -> str:
@@ -295,16 +303,18 @@ class S301Family:
         assert rec.value is not None
         if not needs_reply(report, self.config.mode):
             return None
-        # Record time, not wall time: a replay builds the same reply.
-        now = dt.datetime.fromtimestamp(rec.timestamp / 1000, tz=dt.UTC).replace(tzinfo=None)
+        # Record time, not wall time: a replay builds the same reply. One digest of the
+        # input numbers the reply and names it.
+        digest = input_digest(rec.value)
         try:
-            reply = build_reply(rec.value, report, now=now, mode=self.config.mode)
+            reply = build_reply(rec.value, report, now=_record_minute(rec.timestamp // 60_000),
+                                mode=self.config.mode, reference=reference_of(digest))
         except ReplyError:
             return None
         if reply is None:
             return None
         ic = report.interchange
-        rid = content_id("reply", ic.sender_ik, ic.reference, content=rec.value)
+        rid = content_id("reply", ic.sender_ik, ic.reference, digest=digest)
         headers: tuple[Header, ...] = (
             (ID_HEADER, rid.encode()),
             (TYPE_HEADER, " ".join(reply.kinds).encode()),
