@@ -270,8 +270,8 @@ class _SegmentTable(dict[str, SegmentPattern | None]):
 class _Compiled:
     """A compiled message pattern and the group names to read after a match."""
 
-    __slots__ = ("attrs", "bad", "fkt_group", "fullmatch", "ik_groups", "iks", "reads", "type",
-                 "unt_group")
+    __slots__ = ("attrs", "bad", "fkt_group", "fullmatch", "ik_groups", "iks", "reads",
+                 "ref_group", "type", "unt_group")
 
     def __init__(self, mtype: str, pattern: re.Pattern[str], iks: list[str]) -> None:
         self.type = mtype
@@ -281,6 +281,7 @@ class _Compiled:
         self.fkt_group = pattern.groupindex["processing"]
         self.ik_groups = tuple(pattern.groupindex[name] for name in iks)
         self.unt_group = pattern.groupindex["unt_count"]
+        self.ref_group = pattern.groupindex["reference"]
         # Fields attribute → group number, for the values read after a match
         self.reads = tuple((name, pattern.groupindex[name])
                            for name in (*self.attrs, "reference", "version", "unt_count"))
@@ -373,25 +374,20 @@ class FastPath:
         m = c.fullmatch(text, s, span.end)
         if m is None:
             return None
-        g = m.groupdict("")
-        ref = g["reference"]
+        groups = m.groups()  # one call; group i is groups[i - 1]
         # Canonical forms only; "010" or a reference out of sequence go to the checker.
-        if not canonical_framing(span, g["unt_count"], ref):
+        if not canonical_framing(span, groups[c.unt_group - 1], groups[c.ref_group - 1]):
             return None
-        for name in c.iks:
-            value = g[name]
+        for i in c.ik_groups:
+            value = groups[i - 1]
             if value and not ik_valid(value):
                 return None
-        f = Fields()
+        f = _fields(c, groups)
         values = f.__dict__
-        if span.released and any(rel in g[a] for a in c.attrs):
+        if span.released:
             for a in c.attrs:
-                g[a] = unescape(g[a].encode("latin-1"), d).decode("latin-1")
-        # the named groups are Fields' attribute names (plus a few extra, harmless)
-        values.update(g)
-        values["type"] = c.type
-        values["unt_reference"] = ref
-        values["complete_unt"] = True
+                if rel in values[a]:
+                    values[a] = unescape(values[a].encode("latin-1"), d).decode("latin-1")
         values["fkt_offset"] = m.start(c.fkt_group) - 4  # "FKT+" precedes element 1
         return f
 
@@ -427,13 +423,8 @@ class FastPath:
             value = groups[i - 1]
             if value and not ik_valid(value):
                 suspects.append(_segment_at(text, s, regs[i][0], d))
-        f = Fields()
+        f = _fields(c, groups)
         values = f.__dict__
-        for name, i in c.reads:
-            values[name] = groups[i - 1] or ""
-        values["type"] = mtype
-        values["unt_reference"] = values["reference"]
-        values["complete_unt"] = True
         at = regs[c.fkt_group][0]
         if at >= 0:
             values["fkt_offset"] = at - 4  # "FKT+" precedes element 1
@@ -457,6 +448,18 @@ class FastPath:
                 entry = None
         table[mtype] = entry
         return entry
+
+
+def _fields(c: _Compiled, groups: tuple[str | None, ...]) -> Fields:
+    """The fields of a match of ``c``'s pattern, from its groups (``m.groups()``)."""
+    f = Fields()
+    values = f.__dict__  # plain attribute writes, without a setattr call each
+    for name, i in c.reads:
+        values[name] = groups[i - 1] or ""
+    values["type"] = c.type
+    values["unt_reference"] = values["reference"]
+    values["complete_unt"] = True
+    return f
 
 
 def _segment_at(text: str, start: int, at: int, d: Delimiters) -> tuple[int, int]:
