@@ -343,17 +343,22 @@ class FastPath:
             table = self._segments[key] = _SegmentTable(mtype, d, self.rules)
         return table
 
+    def _build(self, mtype: str, d: Delimiters, *, released: bool = False, locate: bool = False
+               ) -> _Compiled | None:
+        """The message (or locating) pattern of a known ``mtype``; None where it has none."""
+        if mtype in self.rules.excluded_types:
+            return None
+        try:
+            b = _Builder(mtype, d, self.rules, released)
+            return _Compiled(mtype, b.message(locate), b.iks)
+        except _UnsupportedError:
+            return None
+
     def _compile(self, mtype: str, released: bool, d: Delimiters) -> _Compiled | None:
         if mtype not in MESSAGE_TYPES:
             return None  # not remembered: the key comes from the input
-        entry = None
-        if mtype not in self.rules.excluded_types:
-            try:
-                b = _Builder(mtype, d, self.rules, released)
-                entry = _Compiled(mtype, b.message(), b.iks)
-            except _UnsupportedError:
-                entry = None
-        self._tables.setdefault(d, {})[(mtype, released)] = entry
+        entry = self._tables.setdefault(d, {})[(mtype, released)] = self._build(
+            mtype, d, released=released)
         return entry
 
     def match(self, text: str, span: MessageSpan, d: Delimiters) -> Fields | None:
@@ -439,14 +444,7 @@ class FastPath:
                          ) -> _Compiled | None:
         if mtype not in MESSAGE_TYPES:
             return None  # not remembered: the key comes from the input
-        entry = None
-        if mtype not in self.rules.excluded_types:
-            try:
-                b = _Builder(mtype, d, self.rules, False)
-                entry = _Compiled(mtype, b.message(locate=True), b.iks)
-            except _UnsupportedError:
-                entry = None
-        table[mtype] = entry
+        entry = table[mtype] = self._build(mtype, d, locate=True)
         return entry
 
 
