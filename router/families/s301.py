@@ -229,7 +229,8 @@ class S301Family:
             first = report.file_errors[0] if report.file_errors else None
             return [self._dlq.record(rec, first.code if first else "10066",
                                      first.text if first else "kein UNB")]
-        out = [self._message_record(rec, report, v) for v in report.messages]
+        source = SourceRef(rec.topic, rec.partition, rec.offset)  # shared by its messages
+        out = [self._message_record(rec, report, v, source) for v in report.messages]
         if not report.messages:
             out.append(self._file_record(rec, report))
         reply = self._reply(rec, report)
@@ -239,7 +240,7 @@ class S301Family:
 
     # ---- messages ---------------------------------------------------------------------
     def _message_record(self, rec: InRecord, report: InterchangeReport,
-                        v: MessageVerdict) -> OutRecord:
+                        v: MessageVerdict, source: SourceRef) -> OutRecord:
         assert rec.value is not None
         ic = report.interchange
         raw = rec.value[v.start : v.end]
@@ -252,8 +253,8 @@ class S301Family:
         env = S301Envelope(
             id=mid, type=v.type, version=v.version, reference=v.reference,
             sender_ik=v.sender_ik, receiver_ik=v.receiver_ik, case=v.case,
-            verdict=v.verdict, errors=[error_out(e) for e in errors],
-            source=SourceRef(rec.topic, rec.partition, rec.offset), message=v.message,
+            verdict=v.verdict, errors=[error_out(e) for e in errors] if errors else [],
+            source=source, message=v.message,
             interchange=ic.reference, test=v.test, raw=raw.decode("latin-1"),
             route=route, note=note,
         )
@@ -296,7 +297,7 @@ class S301Family:
             value = self._encode.encode(msgspec.structs.replace(env, raw="", raw_blob=ref))
         return OutRecord(topic, key.encode() if key else None, value,
                          headers, kind, label_type(env.type) if env.type else "", env.verdict,
-                         tuple(e.code for e in env.errors))
+                         tuple([e.code for e in env.errors]) if env.errors else ())
 
     # ---- replies ----------------------------------------------------------------------
     def _reply(self, rec: InRecord, report: InterchangeReport) -> OutRecord | None:
