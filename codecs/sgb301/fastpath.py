@@ -168,7 +168,9 @@ class _Builder:
         other = f"{t}{after}[^{self.ts}]*+"
         bad = f"(?P<b{k}>{other}){self.ts}[\r\n]*+"
         if hi == 1:
-            return f"(?:{seg}|{bad})" + ("" if lo == 1 else "?+")
+            # atomic: both ways end at the same terminator, and a later failure must
+            # not retry every slot the other way (2^slots attempts)
+            return f"(?>{seg}|{bad})" + ("" if lo == 1 else "?+")
         # the count is the structure walk's: lo..hi segments with the tag, and no more
         count = f"(?=(?:{other}{self.ts}[\r\n]*+){{{lo},{hi}}}+(?!{t}{after}))"
         return f"{count}{seg}*+(?:{bad}{seg}*+)?+(?!{t}{after})"
