@@ -18,6 +18,7 @@ import contextlib
 import os
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -159,7 +160,9 @@ class EmbeddedBroker:
                 "--storage-engine", self.storage]
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start the process and wait until it accepts connections."""
+        """Start the process and wait until it answers a Kafka request (accepting the
+        connection is not enough: with S3 storage Tansu accepts and then closes
+        connections while it is still starting)."""
         if self.pid is not None:
             raise BrokerError(f"embedded broker already running (pid {self.pid})")
         env = {**os.environ, **self._env} if self._env else None
@@ -173,9 +176,7 @@ class EmbeddedBroker:
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise BrokerError(f"embedded broker exited with code {proc.returncode}")
-            with contextlib.suppress(OSError), socket.create_connection(
-                ("127.0.0.1", self.port), timeout=0.5
-            ):
+            if kafka_answers("127.0.0.1", self.port):
                 return
             time.sleep(0.05)
         self.stop()
@@ -215,3 +216,27 @@ class EmbeddedBroker:
             yield self
         finally:
             self.stop()
+
+
+# ApiVersions v0 (api key 18) with correlation id 0x5354 and client id "stellwerk"
+_CLIENT = b"stellwerk"
+_API_VERSIONS_HEADER = struct.pack(">hhih", 18, 0, 0x5354, len(_CLIENT)) + _CLIENT
+_API_VERSIONS = struct.pack(">i", len(_API_VERSIONS_HEADER)) + _API_VERSIONS_HEADER
+
+
+def kafka_answers(host: str, port: int, timeout: float = 1.0) -> bool:
+    """True if a Kafka broker at ``host:port`` answers an ApiVersions request (the
+    response's correlation id is ours); False on any connection or protocol failure."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as conn:
+            conn.sendall(_API_VERSIONS)
+            head = b""
+            while len(head) < 8:
+                chunk = conn.recv(8 - len(head))
+                if not chunk:
+                    return False
+                head += chunk
+    except OSError:
+        return False
+    size, correlation = struct.unpack(">ii", head)
+    return bool(size >= 4 and correlation == 0x5354)

@@ -14,11 +14,12 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from router.kafka.broker import free_port
+from router.kafka.broker import EmbeddedBroker, free_port, kafka_answers
 
 STELLWERK = Path(sys.executable).with_name("stellwerk")
 
@@ -183,3 +184,27 @@ def test_sigkilled_test_process_takes_the_s3_server_and_broker_with_it(
         for c in children:
             if _alive(c):
                 os.kill(c, signal.SIGKILL)
+
+
+def test_ready_means_a_kafka_answer_not_an_accepted_connection() -> None:
+    """A port that accepts and closes (Tansu on S3 storage while it starts) is not a
+    ready broker; the embedded broker's ApiVersions answer is."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        port = server.getsockname()[1]
+        server.settimeout(5)
+        def accept_and_close() -> None:
+            with contextlib.suppress(OSError):
+                conn, _ = server.accept()
+                conn.close()
+
+        t = threading.Thread(target=accept_and_close)
+        t.start()
+        assert not kafka_answers("127.0.0.1", port)
+        t.join()
+    broker = EmbeddedBroker()
+    broker.start()
+    try:
+        assert kafka_answers("127.0.0.1", broker.port)
+    finally:
+        broker.stop()
+    assert not kafka_answers("127.0.0.1", broker.port)
