@@ -75,11 +75,11 @@ def _rule_re(pattern: str) -> re.Pattern[str]:
     return re.compile(pattern)
 
 
-FieldCheck = Callable[[str], "str | None"]
+_FieldCheck = Callable[[str], "str | None"]
 
 
 @cache
-def _field_check(fmt_name: str, decimal: bytes) -> FieldCheck:
+def _field_check(fmt_name: str, decimal: bytes) -> _FieldCheck:
     """The check of a non-empty value against format ``fmt_name``: its error code, or
     None when the value is right."""
     fmt = resolve(fmt_name)
@@ -109,7 +109,7 @@ def _field_check(fmt_name: str, decimal: bytes) -> FieldCheck:
 #: One element of a layout as the element-wise check walks it: its number, whether it
 #: is mandatory, how many components it may have, whether it is a composite, and per
 #: component (number, mandatory, check).
-_ElementPlan = tuple[int, bool, int, bool, tuple[tuple[int, bool, FieldCheck], ...]]
+_ElementPlan = tuple[int, bool, int, bool, tuple[tuple[int, bool, _FieldCheck], ...]]
 
 
 @cache

@@ -242,13 +242,13 @@ def prepared_time(value: str) -> dt.datetime | None:
         return None
 
 
-# The UNB of a §301 file in its usual form; anything else takes the general path.
 # UNB S004 JJMMTT:HHMM as a real date and time, :func:`prepared_time`'s answer as one
 # expression (its two-digit years are 1969-2068: a leap year is one divisible by four)
 _PREPARED_REAL = (
     rb"(?:\d\d(?:(?:0[13578]|1[02])(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)(?:0[1-9]|[12]\d|30)"
     rb"|02(?:0[1-9]|1\d|2[0-8]))|(?:[02468][048]|[13579][26])0229):(?:[01]\d|2[0-3])[0-5]\d"
 )
+# The UNB of a §301 file in its usual form; anything else takes the general path.
 _UNB_PLAIN = re.compile(
     rb"UNB\+UNOC:3\+(\d{9})\+(\d{9})\+(" + _PREPARED_REAL
     + rb")\+(\d{5})\+\+([ -&(-*,-9;->@-~]{8,11})"
