@@ -196,6 +196,9 @@ class KafkaSink:
                 failed[idxs[pos]] = "MessageSizeTooLargeError"
                 pos += 1
                 continue
+            # Closed: complete as built, so the sender takes it at once instead of
+            # lingering (linger_ms) for records that will never come.
+            batch.close()
             try:
                 fut = await self._producer.send_batch(batch, tp[0], partition=tp[1])
                 await fut
@@ -221,6 +224,7 @@ class KafkaSink:
             r = records[i]
             batch = self._producer.create_batch()
             batch.append(key=r.key, value=r.value, timestamp=None, headers=list(r.headers))
+            batch.close()
             try:
                 await (await self._producer.send_batch(batch, tp[0], partition=tp[1]))
             except Exception as exc:
