@@ -30,7 +30,7 @@ from .checker import is_number
 from .delimiters import DEFAULT, Delimiters
 from .errors import ReplyError
 from .ik import ik_valid
-from .model import InterchangeReport, MessageVerdict, Violation
+from .model import ACCEPTED, InterchangeReport, MessageVerdict, Violation
 from .rules import TEST_MARKER, UV_TEST_IK
 from .serializer import segment
 from .tokenizer import iter_segments, split_elements, unescape
@@ -216,7 +216,11 @@ def needs_reply(report: InterchangeReport, mode: str = "uv") -> bool:
     if report.file_errors:
         return True
     uv = mode == "uv"
-    return any(not v.accepted or (uv and v.type == "AUFN") for v in report.messages)
+    # a plain loop, not any() over a generator: asked twice per record on the hot path
+    for v in report.messages:  # noqa: SIM110
+        if v.verdict != ACCEPTED or (uv and v.type == "AUFN"):
+            return True
+    return False
 
 
 def build_reply(
