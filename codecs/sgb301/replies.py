@@ -107,7 +107,7 @@ def _found_plain(buf: bytes, v: MessageVerdict, tags: tuple[str, ...]
 @lru_cache(maxsize=64)
 def _stamps(minute: dt.datetime) -> tuple[str, str]:
     """KOS processing day JJJJMMTT and UNB S004 JJMMTT:HHMM of ``minute``: replies of
-    one minute share them."""
+    one minute share them (the router passes record times cut to the minute)."""
     y, m, d = minute.year, minute.month, minute.day
     return (f"{y:04d}{m:02d}{d:02d}",
             f"{y % 100:02d}{m:02d}{d:02d}:{minute.hour:02d}{minute.minute:02d}")
@@ -252,7 +252,7 @@ def build_reply(
         reference = reply_reference(buf)
     d: Delimiters = ic.delimiters
     w = _Writer()
-    day, prepared = _stamps(now.replace(second=0, microsecond=0))
+    day, prepared = _stamps(now)
     test = report.test
     if report.file_errors:
         fhl = [_fhl(e, _reference_at(report, e.offset)) for e in report.file_errors]
