@@ -236,9 +236,7 @@ def check_segments(buf: bytes, start: int, suspects: list[tuple[int, int]], d: D
         tag = els[0][0]
         _check_segment(tag, number, a, els, SEGMENTS.get(tag), d, by_tag.get(tag, ()),
                        f.type, out)
-        if tag == "FKT":
-            f.fkt_number, f.fkt_offset = number, a
-        _collect(tag, els, f)
+        _read(tag, number, a, els, None, f)
     return out
 
 

@@ -272,14 +272,13 @@ class _SegmentTable(dict[str, SegmentPattern | None]):
 class _Compiled:
     """A compiled message pattern and the group names to read after a match."""
 
-    __slots__ = ("attrs", "bad", "fkt_group", "fullmatch", "ik_groups", "iks", "reads",
-                 "ref_group", "type", "unt_group")
+    __slots__ = ("attrs", "bad", "fkt_group", "fullmatch", "ik_groups", "reads", "ref_group",
+                 "type", "unt_group")
 
     def __init__(self, mtype: str, pattern: re.Pattern[str], iks: list[str]) -> None:
         self.type = mtype
         self.fullmatch = pattern.fullmatch
         self.attrs = [a for a in _CAPTURE.values() if a in pattern.groupindex]
-        self.iks = tuple(iks)
         self.fkt_group = pattern.groupindex["processing"]
         self.ik_groups = tuple(pattern.groupindex[name] for name in iks)
         self.unt_group = pattern.groupindex["unt_count"]
@@ -292,7 +291,9 @@ class _Compiled:
                          if g[0] == "b" and g[1:].isdigit())
 
 
-_Table = dict[tuple[str, bool], "_Compiled | None"]
+# (type, released) → message pattern; (type, _LOCATE) → locating pattern
+_Table = dict[tuple[str, bool | None], "_Compiled | None"]
+_LOCATE = None
 # UNT counts and UNH references as text, formatted once rather than per message
 _CACHED = 1000
 _NUMBERS = [str(n) for n in range(_CACHED)]
@@ -324,8 +325,6 @@ class FastPath:
         self.rules = rules
         self._tables: dict[Delimiters, _Table] = {}
         self._segments: dict[tuple[str, Delimiters], _SegmentTable] = {}
-        self._locators: dict[Delimiters, dict[str, _Compiled | None]] = {}
-        self._last_locators: tuple[Delimiters, dict[str, _Compiled | None]] | None = None
         # Almost every buffer uses the default delimiters: remember the last table by
         # identity, so the hot path never hashes a Delimiters struct.
         self._last: tuple[Delimiters, _Table, _Seps] | None = None
@@ -356,11 +355,13 @@ class FastPath:
         except _UnsupportedError:
             return None
 
-    def _compile(self, mtype: str, released: bool, d: Delimiters) -> _Compiled | None:
+    def _compile(self, mtype: str, released: bool | None, d: Delimiters) -> _Compiled | None:
+        """The pattern of ``(mtype, released)`` (``released`` :data:`_LOCATE`: the
+        locating pattern), compiled and remembered on first use."""
         if mtype not in MESSAGE_TYPES:
             return None  # not remembered: the key comes from the input
         entry = self._tables.setdefault(d, {})[(mtype, released)] = self._build(
-            mtype, d, released=released)
+            mtype, d, released=bool(released), locate=released is _LOCATE)
         return entry
 
     def match(self, text: str, span: MessageSpan, d: Delimiters) -> Fields | None:
@@ -416,9 +417,10 @@ class FastPath:
             return None
         s = span.start
         mtype = text[s + 10 : s + 14]
-        last = self._last_locators
-        table = last[1] if last is not None and last[0] is d else self._locator_table(d)
-        c = table[mtype] if mtype in table else self._compile_locator(mtype, d, table)
+        last = self._last
+        _, table, _ = last if last is not None and last[0] is d else self._table(d)
+        key = (mtype, _LOCATE)
+        c = table[key] if key in table else self._compile(mtype, _LOCATE, d)
         if c is None:
             return None
         m = c.fullmatch(text, s, span.end)
@@ -437,17 +439,6 @@ class FastPath:
             values["fkt_offset"] = at - 4  # "FKT+" precedes element 1
         values["unt_offset"] = regs[c.unt_group][0] - 4
         return f, suspects
-
-    def _locator_table(self, d: Delimiters) -> dict[str, _Compiled | None]:
-        self._last_locators = (d, self._locators.setdefault(d, {}))
-        return self._last_locators[1]
-
-    def _compile_locator(self, mtype: str, d: Delimiters, table: dict[str, _Compiled | None]
-                         ) -> _Compiled | None:
-        if mtype not in MESSAGE_TYPES:
-            return None  # not remembered: the key comes from the input
-        entry = table[mtype] = self._build(mtype, d, locate=True)
-        return entry
 
 
 def _fields(c: _Compiled, groups: tuple[str | None, ...]) -> Fields:

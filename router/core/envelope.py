@@ -17,12 +17,12 @@ inline limit, else ``raw_blob``.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Literal
 
 import msgspec
 
 from sgb301 import Violation
+from sgb301.replies import input_digest
 
 __all__ = [
     "DocumentOut", "Envelope", "ErrorOut", "KimEnvelope", "ReasonOut", "S301Envelope", "SourceRef",
@@ -122,12 +122,13 @@ def error_out(v: Violation) -> ErrorOut:
 
 def content_id(prefix: str, *parts: str, content: bytes | memoryview | None = None,
                digest: bytes | None = None) -> str:
-    """``prefix:part:…:<16 hex digits of BLAKE2b(content)>``; ``digest`` is that 8-byte
-    BLAKE2b where the caller has it already (:func:`sgb301.replies.input_digest`)."""
+    """``prefix:part:…:<16 hex digits of BLAKE2b(content)>``: the digest is
+    :func:`sgb301.replies.input_digest` (the reply's Dateinummer comes from it too);
+    ``digest`` where the caller has it already."""
     if digest is None:
         if content is None:
             raise TypeError("content_id needs the content or its digest")
-        digest = hashlib.blake2b(content, digest_size=8).digest()
+        digest = input_digest(content)
     return ":".join((prefix, *parts, digest.hex()))
 
 
