@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 UV := $(PYTHON) -m uv
 
-.PHONY: system-deps bootstrap demo test test-quick lint bench chaos clean
+.PHONY: system-deps bootstrap native demo test test-quick lint bench chaos clean
 
 # Debian packages the KIM family needs: tesseract (German + orientation data) for reading
 # scanned Muster 86 forms, dovecot's POP3 server for the ingest tests, Prometheus (and
@@ -14,6 +14,13 @@ DEBIAN_PACKAGES := tesseract-ocr tesseract-ocr-deu tesseract-ocr-osd dovecot-pop
 bootstrap: system-deps
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
 	@$(UV) sync --frozen --quiet
+	@# The compiled core (mypyc, build/native): built when missing or stale; without a C
+	@# compiler the codec runs in pure Python, so a failed build does not stop the work.
+	@$(UV) run --frozen python deploy/build_native.py || true
+
+# Rebuild the compiled core even if it matches the sources.
+native: bootstrap
+	@$(UV) run --frozen python deploy/build_native.py --force
 
 system-deps:
 	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
@@ -25,9 +32,11 @@ system-deps:
 demo: bootstrap
 	@$(UV) run --frozen stellwerk demo
 
-# Whole suite: lint, types, every test (slow ones included).
+# Whole suite: lint, types, every test (slow ones included), with the compiled core; then
+# the codec's own tests and doctests once more in pure Python (STELLWERK_PURE=1).
 test: bootstrap lint
 	@$(UV) run --frozen pytest -q
+	@STELLWERK_PURE=1 $(UV) run --frozen pytest -q -m "not slow" tests/codecs/sgb301 tests/test_doctests.py
 
 # Quick subset while working.
 test-quick: bootstrap

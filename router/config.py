@@ -21,6 +21,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from sgb301 import NATIVE_SETTINGS
+
 from .core.tables import valid_topic
 
 __all__ = [
@@ -257,8 +259,9 @@ def _keys(cls: type[msgspec.Struct], prefix: tuple[str, ...] = ()) -> dict[str, 
 
 
 _ENV_KEYS = _keys(Config)
-# Variables of the runtime, not config keys.
-_IGNORED = {"STELLWERK_CONFIG", "STELLWERK_POP3_PASSWORD"}
+# Variables of the runtime, not config keys (the codec's own: where its compiled core
+# lives, or pure Python).
+_IGNORED = {"STELLWERK_CONFIG", "STELLWERK_POP3_PASSWORD", *NATIVE_SETTINGS}
 
 
 def _env_value(raw: str, path: tuple[str, ...]) -> Any:

@@ -8,6 +8,14 @@ the rules read, and build the FEHL/KOUB replies of a data acceptance point.
 '1SW01'
 """
 
+# First, before any module it may replace: the compiled core, if built for these sources.
+from . import _native
+
+#: Whether the compiled modules (mypyc) are in use; see :mod:`sgb301._native`.
+NATIVE = _native.activate(__path__)
+#: The environment variables the codec reads: the build's directory, and pure Python.
+NATIVE_SETTINGS = (_native.ENV_DIR, _native.ENV_PURE)
+
 from .catalogue import CATALOGUE, CodeInfo, text_for
 from .decoder import decode
 from .delimiters import DEFAULT, Delimiters
@@ -34,6 +42,8 @@ __all__ = [
     "DEFAULT",
     "MESSAGE_TYPES",
     "MODES",
+    "NATIVE",
+    "NATIVE_SETTINGS",
     "REJECTED",
     "TEST_MARKER",
     "UV_TEST_IK",

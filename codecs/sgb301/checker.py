@@ -13,6 +13,7 @@ from typing import Protocol
 
 from .catalogue import text_for
 from .delimiters import Delimiters
+from .fields import Fields
 from .formats import Format, fmt_pattern, resolve
 from .ik import ik_valid
 from .layouts import ANY, SEGMENTS, SegmentLayout, Slot, structure_for
@@ -40,23 +41,6 @@ class _Table(Protocol):
 
 #: (message type, delimiters) → segment tag → its compiled pattern (or None).
 SegmentPatterns = Callable[[str, Delimiters], _Table]
-
-
-class Fields:
-    """Values read while checking, for the verdict (only what routing needs).
-
-    Defaults live on the class, so the fast path creates one by setting only what it
-    read.
-    """
-
-    type = version = reference = ""
-    processing = sequence = sender_ik = receiver_ik = ""
-    case = unfalltag = ""
-    unt_count = unt_reference = ""
-    complete_unt = False
-    fkt_number = 2
-    fkt_offset = -1
-    unt_offset = -1
 
 
 def _v(code: str, tag: str, number: int, element: int, offset: int, component: int = 0,

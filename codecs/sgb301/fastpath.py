@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from .checker import Fields
 from .delimiters import Delimiters
+from .fields import Fields
 from .formats import fmt_pattern, resolve
 from .ik import ik_valid
 from .layouts import ANY, SEGMENTS, Element, Field, structure_for

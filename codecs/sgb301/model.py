@@ -26,6 +26,8 @@ __all__ = [
     "MessageSpan",
     "MessageVerdict",
     "Rec",
+    "Reply",
+    "Token",
     "Txt",
     "Violation",
     "Zlg",
@@ -231,3 +233,25 @@ class DecodedMessage(msgspec.Struct, frozen=True):
     kos: Kos | None = None
     ent: tuple[Ent, ...] = ()
     txt: tuple[Txt, ...] = ()
+
+
+class Token(msgspec.Struct, frozen=True):
+    """One segment: its tag, byte span (terminator excluded) and 1-based number."""
+
+    tag: str
+    start: int
+    end: int
+    number: int
+
+
+class Reply(msgspec.Struct, frozen=True):
+    """A reply interchange addressed to ``receiver_ik`` (the original sender).
+
+    ``kinds`` lists the message types in order, e.g. ``("KOUB", "FEHL")``.
+    """
+
+    receiver_ik: str
+    sender_ik: str
+    interchange: bytes
+    kinds: tuple[str, ...]
+

@@ -24,13 +24,11 @@ import re
 from collections.abc import Iterable
 from functools import lru_cache
 
-import msgspec
-
 from .checker import is_number
 from .delimiters import DEFAULT, Delimiters
 from .errors import ReplyError
 from .ik import ik_valid
-from .model import ACCEPTED, InterchangeReport, MessageVerdict, Violation
+from .model import ACCEPTED, InterchangeReport, MessageVerdict, Reply, Violation
 from .rules import TEST_MARKER, UV_TEST_IK
 from .serializer import segment
 from .tokenizer import iter_segments, split_elements, unescape
@@ -43,18 +41,6 @@ _FHL_TEXT_MAX = 256
 # plain form: 8-11 letters and digits.
 _APP_REF = re.compile(r"[0-9A-Za-z]{8,11}")
 _TAG = re.compile(r"[A-Z][A-Z0-9]{2}")
-
-
-class Reply(msgspec.Struct, frozen=True):
-    """A reply interchange addressed to ``receiver_ik`` (the original sender).
-
-    ``kinds`` lists the message types in order, e.g. ``("KOUB", "FEHL")``.
-    """
-
-    receiver_ik: str
-    sender_ik: str
-    interchange: bytes
-    kinds: tuple[str, ...]
 
 
 def _segments_of(buf: bytes, v: MessageVerdict, d: Delimiters,

@@ -20,13 +20,11 @@ import re
 from collections.abc import Iterator
 from functools import lru_cache
 
-import msgspec
-
 from .catalogue import text_for
 from .delimiters import DEFAULT, Delimiters, una_problems
 from .errors import EdifactSyntaxError
 from .ik import ik_valid
-from .model import Interchange, MessageSpan, Violation
+from .model import Interchange, MessageSpan, Token, Violation
 
 __all__ = [
     "Token", "as_number", "misplaced_release", "scan", "split_elements", "tokenize", "unescape",
@@ -39,15 +37,6 @@ _U, _N = ord("U"), ord("N")
 # inside a segment the element formats reject them).
 _ALLOWED = bytes(range(0x20, 0x7F)) + bytes(range(0xA0, 0x100)) + b"\r\n"
 _NOT_ALLOWED = re.compile(rb"[^\x20-\x7e\xa0-\xff\r\n]")
-
-
-class Token(msgspec.Struct, frozen=True):
-    """One segment: its tag, byte span (terminator excluded) and 1-based number."""
-
-    tag: str
-    start: int
-    end: int
-    number: int
 
 
 @lru_cache(maxsize=32)

@@ -8,14 +8,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Mapping
-
 import msgspec
 
 from .catalogue import text_for
-from .checker import Fields, check_message, check_segments
+from .checker import check_message, check_segments
 from .fastpath import FastPath, canonical_framing
+from .fields import Fields
 from .message_types import KH_TO_KT, KT_TO_KH, MESSAGE_TYPES
 from .model import (
     ACCEPTED,
@@ -26,29 +24,11 @@ from .model import (
     MessageVerdict,
     Violation,
 )
-from .rules import MODES, TEST_MARKER, UV_TEST_IK, RuleSet, rule_set
+from .options import ValidationOptions
+from .rules import TEST_MARKER, UV_TEST_IK, RuleSet, rule_set
 from .tokenizer import as_number, prepared_time, scan
 
 __all__ = ["ValidationOptions", "Validator", "validate"]
-
-
-class ValidationOptions(msgspec.Struct, frozen=True):
-    """How to validate.
-
-    ``mode``: ``uv`` (DGUV rules, default) or ``gkv``. ``test``: the sender declares UV
-    test operation (receiver IK 120591481 and marker TUVK0 become mandatory).
-    ``responsibility``: receiver IK → IK of the UV-Träger actually responsible (34U15).
-    ``now``: processing time for "creation later than processing" (None = not checked).
-    """
-
-    mode: str = "uv"
-    test: bool = False
-    responsibility: Mapping[str, str] = {}
-    now: dt.datetime | None = None
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
 
 
 def _v(code: str, tag: str, number: int, element: int, offset: int, **fmt: str) -> Violation:

@@ -138,9 +138,9 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_build_step_and_healthcheck_on_this_machine(tmp_path: Path) -> None:
     """What the build stage does, done here: the locked runtime environment without dev
-    dependencies, the project as a regular wheel. Its stellwerk validates an example,
-    imports the OCR path, and serves /healthz that the image's HEALTHCHECK command
-    accepts (and fails once the process is gone)."""
+    dependencies, the project as a regular wheel, the compiled core beside it. Its
+    stellwerk validates an example, imports the OCR path, and serves /healthz that the
+    image's HEALTHCHECK command accepts (and fails once the process is gone)."""
     # uv as make bootstrap installs it (the system python's module) or on PATH.
     uv_bin, python3 = shutil.which("uv"), shutil.which("python3")
     assert uv_bin or python3, "uv missing (make bootstrap installs it)"
@@ -157,8 +157,19 @@ def test_build_step_and_healthcheck_on_this_machine(tmp_path: Path) -> None:
     dev_only = subprocess.run([str(python), "-c", "import pytest"], capture_output=True,
                               check=False)
     assert dev_only.returncode != 0, "a dev dependency in the runtime environment"
+    # The compiled core as the build stage makes it: this checkout's Python has mypy and
+    # setuptools, the types of msgspec & co. come from the runtime environment.
+    native = env_dir / "native"
+    built = subprocess.run([sys.executable, "deploy/build_native.py", "--out", str(native),
+                            "--python-executable", str(python)], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600, check=False)
+    assert built.returncode == 0, built.stdout + built.stderr
     clean = {"PATH": f"{env_dir / 'bin'}:/usr/bin:/bin", "HOME": str(tmp_path),
-             "OMP_THREAD_LIMIT": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+             "OMP_THREAD_LIMIT": "1", "PYTHONDONTWRITEBYTECODE": "1",
+             "STELLWERK_NATIVE_DIR": str(native)}
+    assert subprocess.run([str(python), "-c", "import sgb301; print(sgb301.NATIVE)"],
+                          env=clean, capture_output=True, text=True, check=False
+                          ).stdout.strip() == "True"
     work = tmp_path / "work"
     work.mkdir()
     assert subprocess.run([str(stellwerk), "examples", "--out", "ex"], cwd=work, env=clean,

@@ -40,6 +40,14 @@ def test_bad_values_name_the_key(env: dict[str, str], named: str) -> None:
         load_config(None, env=env)
 
 
+def test_the_codecs_own_variables_are_not_config_keys() -> None:
+    """The image sets STELLWERK_NATIVE_DIR (the compiled core); STELLWERK_PURE switches it
+    off: neither may stop the router from starting."""
+    cfg = load_config(None, env={"STELLWERK_NATIVE_DIR": "/opt/stellwerk/native",
+                                 "STELLWERK_PURE": "1", "STELLWERK_BATCH_MAX": "50"})
+    assert cfg.batch_max == 50
+
+
 def test_unknown_toml_key_names_it(tmp_path: Path) -> None:
     f = tmp_path / "c.toml"
     f.write_text("[kafka]\nbootstrapp = 'x'\n")

@@ -223,10 +223,17 @@ def test_refused_output_sends_its_input_to_the_dlq_and_the_partition_moves_on(
 
 
 def test_poison_record_goes_to_dlq(pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    def boom(*_: object) -> None:
-        raise RuntimeError("unexpected")
+    class Broken:
+        """A validator with a bug (the compiled one's methods cannot be patched)."""
 
-    monkeypatch.setattr(pipeline.families[0]._validator, "check", boom)  # type: ignore[attr-defined]
+        bytes = messages = exact = 0
+
+        def validate(self, *_: object) -> None:
+            raise RuntimeError("unexpected")
+
+        check = validate
+
+    monkeypatch.setattr(pipeline.families[0], "_validator", Broken())
     source, sink = MemorySource([rec(production())]), MemorySink()
 
     async def go() -> None:
