@@ -13,6 +13,8 @@ from typing import Any, TypeVar
 
 import msgspec
 
+import sgb301
+
 from .config import Config
 from .core.pipeline import Pipeline
 from .core.tables import LiveTable
@@ -186,6 +188,7 @@ async def _route(config: Config, bootstrap: str, stop: asyncio.Event, pipeline: 
         if stop.is_set():
             log.info("stopped during start-up; nothing consumed")
             return 0
+        log.info("§301 codec: %s", sgb301.NATIVE_STATUS)
         for lane in lanes:
             log.info("routing %s: %s (mode %s, group %s) on %s", lane.family,
                      ", ".join(lane.topics), config.mode, lane.group, bootstrap)

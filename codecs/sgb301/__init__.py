@@ -11,8 +11,9 @@ the rules read, and build the FEHL/KOUB replies of a data acceptance point.
 # First, before any module it may replace: the compiled core, if built for these sources.
 from . import _native
 
-#: Whether the compiled modules (mypyc) are in use; see :mod:`sgb301._native`.
-NATIVE = _native.activate(__path__)
+#: Whether the compiled modules (mypyc) are in use, and a line saying which build or why
+#: not (for the start-up log); see :mod:`sgb301._native`.
+NATIVE, NATIVE_STATUS = _native.activate(__path__)
 #: The environment variables the codec reads: the build's directory, and pure Python.
 NATIVE_SETTINGS = (_native.ENV_DIR, _native.ENV_PURE)
 
@@ -44,6 +45,7 @@ __all__ = [
     "MODES",
     "NATIVE",
     "NATIVE_SETTINGS",
+    "NATIVE_STATUS",
     "REJECTED",
     "TEST_MARKER",
     "UV_TEST_IK",

@@ -71,13 +71,13 @@ def status(native: Path | None = None, package: Path = _PACKAGE) -> tuple[Path |
     return root / "sgb301", f"compiled ({len(MODULES)} modules, {root})"
 
 
-def activate(path: MutableSequence[str]) -> bool:
-    """Put a matching build first on the package's ``__path__``; whether it did.
+def activate(path: MutableSequence[str]) -> tuple[bool, str]:
+    """Put a matching build first on the package's ``__path__``; whether it did, and why.
 
     Called by ``sgb301/__init__.py`` before any of :data:`MODULES` is imported.
     """
-    found, _ = status()
+    found, why = status()
     if found is None:
-        return False
+        return False, f"pure Python: {why}"
     path.insert(0, str(found))
-    return True
+    return True, why

@@ -402,8 +402,9 @@ def kafka() -> Section:
                "reachable.",
                [Target(f"max by (instance) ({sel('stellwerk_ready')})", "{{instance}}")],
                w=8, maximum=1),
-        tabular("Versions", "Stellwerk version, Python and families per router.",
-                Target("count by (instance, version, python, families) "
+        tabular("Versions", "Stellwerk version, Python, families and codec (compiled core "
+                "or pure Python) per router.",
+                Target("count by (instance, version, python, families, codec) "
                        f"({sel('stellwerk_build_info')})"), w=24, h=6),
     ], collapsed=True)
 

@@ -121,8 +121,9 @@ _ALL = (
     MetricSpec("stellwerk_ready", "gauge",
                "1 when partitions are assigned, tables loaded and the broker reachable",
                group="process"),
-    MetricSpec("stellwerk_build", "info", "Version of Stellwerk and its runtime",
-               ("version", "python", "families"), group="process"),
+    MetricSpec("stellwerk_build", "info",
+               "Version of Stellwerk and its runtime; codec: compiled core or pure Python",
+               ("version", "python", "families", "codec"), group="process"),
     # ---- broker side (stellwerk lag-exporter) -----------------------------------------
     MetricSpec("stellwerk_group_lag", "gauge",
                "Records behind the end, from the group's committed offset (broker side)",

@@ -34,6 +34,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+import sgb301
+
 from ..core.stats import Key, Stats
 from .catalogue import SPECS, MetricSpec
 from .observer import Probe
@@ -42,13 +44,14 @@ __all__ = ["PrometheusObserver", "build_info"]
 
 
 def build_info(families: tuple[str, ...] = ()) -> dict[str, str]:
-    """Labels of ``stellwerk_build_info``."""
+    """Labels of ``stellwerk_build_info``; ``codec`` says whether the §301 codec runs its
+    compiled core or pure Python (a replica that fell back is slower, not wrong)."""
     try:
         version = metadata.version("stellwerk")
     except metadata.PackageNotFoundError:
         version = "unknown"
     return {"version": version, "python": platform.python_version(),
-            "families": ",".join(families)}
+            "families": ",".join(families), "codec": "compiled" if sgb301.NATIVE else "pure"}
 
 
 class _Histogram:

@@ -11,6 +11,7 @@ import urllib.request
 
 from prometheus_client import CollectorRegistry
 
+import sgb301
 from router.core.stats import Stats
 from router.logs import JsonFormatter, configure_logging
 from router.metrics import MetricsServer, PrometheusObserver, Readiness
@@ -50,6 +51,7 @@ def test_endpoints_answer_from_the_event_loop() -> None:
             assert ('stellwerk_records_in_total{family="s301",topic="s301.inbound"} 5.0'
                     in body)
             assert "stellwerk_build_info{" in body
+            assert f'codec="{"compiled" if sgb301.NATIVE else "pure"}"' in body
             assert (await get("/nothing"))[0] == 404
         finally:
             await server.stop()

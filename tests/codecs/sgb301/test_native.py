@@ -145,6 +145,7 @@ def test_the_package_runs_the_build_it_reports() -> None:
     assert sgb301.NATIVE is (found is not None)
     suffix = Path(sgb301.validator.__file__ or "").suffix
     assert suffix == (".so" if sgb301.NATIVE else ".py")
+    assert sgb301.NATIVE_STATUS.startswith("compiled" if sgb301.NATIVE else "pure Python")
 
 
 if __name__ == "__main__":
