@@ -219,9 +219,9 @@ class S301Family:
     def route(self, rec: InRecord, analysis: Any, tables: Tables) -> list[OutRecord]:
         """All output records for ``rec`` (never raises for bad input)."""
         self.routes = tables.get(ROUTES, RoutingTable)
-        if analysis == _REROUTE:
+        if analysis is _REROUTE:  # the markers are these objects (no struct __eq__)
             return self._reroute(rec)
-        if analysis == _EMPTY:
+        if analysis is _EMPTY:
             return [self._dlq.record(rec, "1SW01", "leerer Datensatz (kein Wert)")]
         report: InterchangeReport = analysis
         ic = report.interchange
