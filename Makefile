@@ -33,10 +33,11 @@ demo: bootstrap
 	@$(UV) run --frozen stellwerk demo
 
 # Whole suite: lint, types, every test (slow ones included), with the compiled core; then
-# the codec's own tests and doctests once more in pure Python (STELLWERK_PURE=1).
+# the codec's own tests, the pipeline's and the doctests once more in pure Python.
 test: bootstrap lint
 	@$(UV) run --frozen pytest -q
-	@STELLWERK_PURE=1 $(UV) run --frozen pytest -q -m "not slow" tests/codecs/sgb301 tests/test_doctests.py
+	@STELLWERK_PURE=1 $(UV) run --frozen pytest -q -m "not slow" tests/codecs/sgb301 tests/test_doctests.py \
+	  tests/test_native.py tests/router/test_pipeline.py
 
 # Quick subset while working.
 test-quick: bootstrap

@@ -26,6 +26,8 @@ from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "codecs" / "sgb301"
+#: The sources compiled: this checkout's (the build may run where they are not installed).
+ROOTS = {"sgb301": PACKAGE, "router": ROOT / "router"}
 
 
 def _load_native() -> ModuleType:
@@ -50,14 +52,14 @@ def build(out: Path, *, quiet: bool = True, python: str | None = None) -> None:
     from mypyc.build import mypycify  # noqa: PLC0415 - dev dependencies, only here
     from setuptools import setup  # noqa: PLC0415
 
-    package = PACKAGE
-    manifest = _native.manifest_for(package)
+    manifest = _native.manifest_for(ROOTS)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="native-", dir=out.parent) as tmp:
         work = Path(tmp)
         # mypy reads the project's configuration (mypy_path "codecs:.") from the root,
-        # so the modules are named sgb301.<name>.
-        paths = [str(package.relative_to(ROOT) / f"{m}.py") for m in _native.MODULES]
+        # so the modules get their package names (sgb301.ik, router.families.s301).
+        sources = {m: _native.source_of(m, ROOTS) for m in _native.MODULES}
+        paths = [str(path.relative_to(ROOT)) for path in sources.values()]
         if python:
             paths = ["--python-executable", python, *paths]
         extensions = mypycify(paths, opt_level="3", group_name=_native.GROUP,
@@ -71,18 +73,21 @@ def build(out: Path, *, quiet: bool = True, python: str | None = None) -> None:
                   script_args=["--quiet", *args] if quiet else args)
         finally:
             os.chdir(ROOT)
-        if _native.manifest_for(package) != manifest:
+        if _native.manifest_for(ROOTS) != manifest:
             raise SystemExit("build_native: sources changed during the build; run it again")
-        built = sorted((work / "lib" / "sgb301").glob("*.so"))
-        names = {p.name.split(".", 1)[0] for p in built}
-        missing = {*_native.MODULES, _native.GROUP.split(".")[1] + "__mypyc"} - names
+        lib = work / "lib"
+        built = {str(p.relative_to(lib)).split(".", 1)[0].replace("/", "."): p
+                 for p in lib.rglob("*.so")}
+        missing = {*_native.MODULES, _native.GROUP + "__mypyc"} - set(built)
         if missing:
             raise SystemExit(f"build_native: not built: {', '.join(sorted(missing))}")
         (out / _native.MANIFEST).unlink(missing_ok=True)  # invalid until the end
-        shutil.rmtree(out / "sgb301", ignore_errors=True)
-        (out / "sgb301").mkdir(parents=True)
-        for p in built:
-            shutil.move(p, out / "sgb301" / p.name)
+        for top in {m.split(".")[0] for m in built}:
+            shutil.rmtree(out / top, ignore_errors=True)
+        for p in built.values():
+            target = out / p.relative_to(lib)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(p, target)
         (out / _native.MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
 
 
@@ -98,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--verbose", action="store_true", help="show the compiler's output")
     args = parser.parse_args(argv)
     out = (args.out or _native.default_dir()).resolve()
-    found, why = _native.status(out, PACKAGE)
+    found, why = _native.status(out, ROOTS)
     if args.check or (found is not None and not args.force):
         print(f"compiled core: {why}")
         return 0 if found is not None else 1

@@ -13,9 +13,11 @@ from . import _native
 
 #: Whether the compiled modules (mypyc) are in use, and a line saying which build or why
 #: not (for the start-up log); see :mod:`sgb301._native`.
-NATIVE, NATIVE_STATUS = _native.activate(__path__)
+NATIVE, NATIVE_STATUS = _native.activate(__path__, __name__)
 #: The environment variables the codec reads: the build's directory, and pure Python.
 NATIVE_SETTINGS = (_native.ENV_DIR, _native.ENV_PURE)
+#: For the router's packages with compiled modules: ``activate_native(__path__, __name__)``.
+activate_native = _native.activate
 
 from .catalogue import CATALOGUE, CodeInfo, text_for
 from .decoder import decode
@@ -65,6 +67,7 @@ __all__ = [
     "ValidationOptions",
     "Validator",
     "Violation",
+    "activate_native",
     "decode",
     "ik_check_digit",
     "ik_valid",

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from sgb301 import activate_native
+
+# Before .s301 is imported: its compiled build when sgb301 runs compiled (one build,
+# all or nothing; see sgb301._native).
+activate_native(__path__, __name__)
+
 from ..blobstore import BlobStore, DirBlobStore
 from ..config import Config
 from ..core.dlq import DeadLetters

@@ -1,11 +1,14 @@
-"""The compiled core (mypyc, :mod:`sgb301._native`) gives exactly the pure-Python results,
-and a build that does not match the sources is never used.
+"""The compiled core (mypyc, :mod:`sgb301._native`: the codec's hot modules and the
+router's §301 family) gives exactly the pure-Python results, and a build that does not
+match the sources is never used.
 
 The equality test runs this file as a script twice, once with ``STELLWERK_PURE=1``: each
 run validates the same inputs (generated corpora with and without defects, the seed
 examples, thousands of random byte mutations of them; modes uv and gkv, with and without
-test operation), builds the replies, tokenizes and decodes, and hashes every report,
-reply, token, decoded message and error (type and text, so positions count too).
+test operation), builds the replies, tokenizes and decodes, routes every input through
+the router's pipeline (as sent and as production traffic), and hashes every report,
+reply, token, decoded message, output record and error (type and text, so positions
+count too).
 """
 
 from __future__ import annotations
@@ -25,10 +28,15 @@ import msgspec
 import pytest
 
 import sgb301
+from router.blobstore import MemoryBlobStore
+from router.config import load_config
+from router.core.records import InRecord
+from router.core.tables import RoutingTable
+from router.families import build_pipeline
 from sgb301 import ReplyError, ValidationOptions, Validator, _native, decode, scan, tokenize
 from sgb301.replies import build_reply
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[1]
 _NOW = dt.datetime(2026, 12, 7, 12, 0)
 _SERVICE = [b"+", b":", b"'", b"?", b"UNH+", b"UNT+", b"UNZ+", b"UNA:+,? '", b"\n", b"?'",
             b"\xe4", b"\x00", b"9" * 30]
@@ -38,7 +46,7 @@ def _inputs(seed: int = 301) -> Iterator[bytes]:
     """Generated interchanges (1 and 5 messages, a third faulty, some with release
     characters and line breaks), the seed examples, and random mutations of both."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    sys.path.insert(0, str(Path(__file__).parent))
+    sys.path.insert(0, str(ROOT / "tests" / "codecs" / "sgb301"))
     from corpus import build_corpus, with_defects  # noqa: PLC0415 - sibling script
     from test_edifact_fuzz import CORPUS  # noqa: PLC0415 - its real interchanges
 
@@ -71,9 +79,17 @@ def digest() -> dict[str, object]:
     """What the codec makes of every input, hashed, and whether it ran compiled."""
     validators = [Validator(ValidationOptions(mode=mode, test=test))
                   for mode in ("uv", "gkv") for test in (False, True)]
+    carrier = "12039000" + str(sgb301.ik_check_digit("12039000"))  # a production carrier
+    config = load_config(None, env={"STELLWERK_ROUTES": json.dumps({carrier: "uv.carrier"})})
+    pipeline = build_pipeline(config, RoutingTable(config.routes), MemoryBlobStore())
     h, n = hashlib.sha256(), 0
     for data in _inputs():
         n += 1
+        production = data.replace(b"++TUVK0001'", b"++EUVK0001'").replace(
+            b"+120591481", b"+" + carrier.encode())
+        for value in (data, production):
+            rec = InRecord(config.topics.inbound, 0, n, None, value, 1_796_680_000_000)
+            _fold(h, pipeline.process(rec))
         ic = scan(data)
         _fold(h, ic)
         try:
@@ -115,19 +131,26 @@ def test_a_build_runs_only_for_the_sources_it_was_made_from(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(_native.ENV_PURE, raising=False)  # the pure run of the suite
-    package = tmp_path / "sgb301"
-    shutil.copytree(Path(sgb301.__file__).parent, package,
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    roots = {}
+    for name, source in _native.source_roots().items():
+        roots[name] = tmp_path / "src" / name
+        shutil.copytree(source, roots[name], ignore=shutil.ignore_patterns("__pycache__"))
     native = tmp_path / "native"
-    (native / "sgb301").mkdir(parents=True)
-    (native / _native.MANIFEST).write_text(json.dumps(_native.manifest_for(package)))
-    assert _native.status(native, package)[0] == native / "sgb301"
+    native.mkdir()
+    (native / _native.MANIFEST).write_text(json.dumps(_native.manifest_for(roots)))
+    assert _native.status(native, roots)[0] == native
 
-    (package / "fastpath.py").write_text((package / "fastpath.py").read_text() + "\n# edited\n")
-    found, why = _native.status(native, package)
-    assert found is None
-    assert "stale" in why
-    assert _native.status(tmp_path / "nowhere", package)[0] is None
+    # one edited source, in either package, and nothing compiled is used
+    for module in ("sgb301.fastpath", "router.families.s301"):
+        source = _native.source_of(module, roots)
+        original = source.read_text()
+        source.write_text(original + "\n# edited\n")
+        found, why = _native.status(native, roots)
+        assert found is None
+        assert "stale" in why
+        source.write_text(original)
+        assert _native.status(native, roots)[0] == native
+    assert _native.status(tmp_path / "nowhere", roots)[0] is None
 
 
 def test_pure_mode_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -137,14 +160,16 @@ def test_pure_mode_is_honoured(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) 
     monkeypatch.setenv(_native.ENV_PURE, "1")
     assert _native.status(native) == (None, f"{_native.ENV_PURE} is set")
     monkeypatch.setenv(_native.ENV_PURE, "0")
-    assert _native.status(native)[0] == native / "sgb301"
+    assert _native.status(native)[0] == native
 
 
-def test_the_package_runs_the_build_it_reports() -> None:
+def test_the_packages_run_the_build_they_report() -> None:
+    import router.families.s301  # noqa: PLC0415
+
     found, _ = _native.status()
     assert sgb301.NATIVE is (found is not None)
-    suffix = Path(sgb301.validator.__file__ or "").suffix
-    assert suffix == (".so" if sgb301.NATIVE else ".py")
+    for module in (sgb301.validator, router.families.s301):
+        assert Path(module.__file__ or "").suffix == (".so" if sgb301.NATIVE else ".py")
     assert sgb301.NATIVE_STATUS.startswith("compiled" if sgb301.NATIVE else "pure Python")
 
 
