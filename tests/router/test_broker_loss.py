@@ -94,7 +94,7 @@ def test_broker_killed_mid_traffic_and_restarted_loses_nothing(
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(300)
 def test_sigterm_while_the_broker_is_gone_commits_nothing_undelivered(
         s3_broker: S3Broker, tmp_path: Path) -> None:
     t = TopicSet.unique("gone")
@@ -120,10 +120,15 @@ def test_sigterm_while_the_broker_is_gone_commits_nothing_undelivered(
         assert code == 0 and took < 10, router.log_tail()
         s3_broker.restart()
         done = await committed(s3_broker.bootstrap, t.group, t.inbound)
-        async with TopicReader(s3_broker.bootstrap, traffic.output_topics()) as reader:
+        # The outputs that stand for input records (replies are extra, not checked).
+        topics = [topic for topic in traffic.output_topics() if topic != t.replies]
+        async with TopicReader(s3_broker.bootstrap, topics) as reader:
             # The restarted broker reads every partition back from S3 (ministack, a Python
-            # server): on a loaded machine that alone took over 30 s once.
-            recs = await reader.read(timeout=120)
+            # server): on a loaded machine that alone took over 30 s once. A batch in
+            # flight when the broker was killed can leave a high watermark past records
+            # it never serves (seen once at the end of s301.replies): what is missing for
+            # a committed record still fails the check below.
+            recs = await reader.read(timeout=150, settle=60)
         delivered: dict[int, set[int]] = {}
         for r in recs:
             if r.topic != t.replies:
