@@ -1,4 +1,4 @@
-"""Compile ``sgb301``'s hot modules with mypyc (the compiled core, see ``sgb301._native``).
+"""Compile the per-message path with mypyc (the compiled core, see ``sgb301._native``).
 
     python deploy/build_native.py            # into build/native (or $STELLWERK_NATIVE_DIR)
     python deploy/build_native.py --check    # only say whether the build matches
@@ -58,14 +58,11 @@ def build(out: Path, *, quiet: bool = True, python: str | None = None) -> None:
         work = Path(tmp)
         # mypy reads the project's configuration (mypy_path "codecs:.") from the root,
         # so the modules get their package names (sgb301.ik, router.families.s301).
-        sources = {m: _native.source_of(m, ROOTS) for m in _native.MODULES}
-        paths = [str(path.relative_to(ROOT)) for path in sources.values()]
         # Errors in modules that are only read for their types (kimmail without the dev
         # group's lxml stubs, in the container build) are `make lint`'s business, not
         # the compiler's: follow imports silently.
-        paths = ["--follow-imports=silent", *paths]
-        if python:
-            paths = ["--python-executable", python, *paths]
+        paths = ["--follow-imports=silent", *(["--python-executable", python] if python else []),
+                 *(str(_native.source_of(m, ROOTS).relative_to(ROOT)) for m in _native.MODULES)]
         extensions = mypycify(paths, opt_level="3", group_name=_native.GROUP,
                               target_dir=str(work / "c"))
         args = ["build_ext", "--build-lib", str(work / "lib"), "--build-temp", str(work / "temp")]
@@ -115,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         build(out, quiet=not args.verbose, python=args.python_executable)
     except (Exception, SystemExit) as exc:  # no compiler, no headers: pure Python stays
-        print(f"compiled core: build failed ({exc}); sgb301 runs in pure Python",
+        print(f"compiled core: build failed ({exc}); everything runs in pure Python",
               file=sys.stderr)
         return 1
     print(f"compiled core: built {len(_native.MODULES)} modules into {out} "

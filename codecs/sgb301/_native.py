@@ -29,8 +29,8 @@ from collections.abc import Mapping, MutableSequence
 from functools import cache
 from pathlib import Path
 
-__all__ = ["ENV_DIR", "ENV_PURE", "MANIFEST", "MODULES", "activate", "manifest_for",
-           "source_roots", "status"]
+__all__ = ["ENV_DIR", "ENV_PURE", "GROUP", "MANIFEST", "MODULES", "activate", "default_dir",
+           "manifest_for", "source_of", "source_roots", "status"]
 
 #: Compiled together, in one shared library (calls between them are direct C calls):
 #: the codec's per-message path and the router family that drives it per record.
