@@ -13,9 +13,8 @@ compiled modules, one shared library, are used all together or not at all), and 
 the sources: same functions, same results, only faster.
 
 Modules that define ``msgspec.Struct`` classes (``model``, ``options``, ``formats``,
-``delimiters``, ``layouts``) and :class:`sgb301.fields.Fields` are never compiled: mypyc
-drops a Struct's class options (``frozen=True``), and ``Fields`` is filled through its
-``__dict__``.
+``delimiters``, ``layouts``) are never compiled: mypyc drops a Struct's class options
+(``frozen=True``).
 """
 
 from __future__ import annotations
@@ -35,7 +34,7 @@ __all__ = ["ENV_DIR", "ENV_PURE", "GROUP", "MANIFEST", "MODULES", "activate", "d
 #: Compiled together, in one shared library (calls between them are direct C calls):
 #: the codec's per-message path and the router family that drives it per record.
 MODULES = (
-    "sgb301.ik", "sgb301.tokenizer", "sgb301.serializer", "sgb301.checker",
+    "sgb301.ik", "sgb301.fields", "sgb301.tokenizer", "sgb301.serializer", "sgb301.checker",
     "sgb301.fastpath", "sgb301.validator", "sgb301.replies", "router.families.s301",
 )
 #: The shared library of the group: ``sgb301/_native_lib__mypyc…so``.

@@ -51,12 +51,12 @@ def _v(code: str, tag: str, number: int, element: int, offset: int, component: i
 
 @cache
 def _matcher(fmt: Format, decimal: bytes) -> re.Pattern[str]:
-    return re.compile(fmt_pattern(fmt, decimal))
+    return re.compile(fmt_pattern(fmt, decimal), re.ASCII)
 
 
 @cache
 def _rule_re(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    return re.compile(pattern, re.ASCII)
 
 
 _FieldCheck = Callable[[str], "str | None"]
@@ -430,7 +430,7 @@ def _structure_re(mtype: str, d: Delimiters) -> re.Pattern[str]:
     for slot in structure_for(mtype):
         tag = f"(?:{known})" if slot.tag == ANY else re.escape(slot.tag)
         parts.append(f"(?:{tag}{rest}){{{slot.min},{slot.max}}}+(?!{tag}[{es}{cs}{ts}])")
-    return re.compile("".join(parts))
+    return re.compile("".join(parts), re.ASCII)
 
 
 def is_number(value: str) -> bool:

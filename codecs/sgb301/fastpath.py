@@ -143,8 +143,10 @@ class _Builder:
         rel, agency = (self.field("UNH", 2, k, c, True)[0]
                        for k, c in ((3, Field("", "an3", True)), (4, Field("", "an2", True))))
         out = [
-            "UNH" + self.es + r"(?P<reference>\d{5})" + self.es + re.escape(self.mtype) + self.cs
-            + f"(?P<version>{version})" + self.cs + rel + self.cs + agency + self.ts + "[\r\n]*+"
+            # the always-empty group: the index of a value the type does not capture
+            "(?P<none>)UNH" + self.es + r"(?P<reference>\d{5})" + self.es
+            + re.escape(self.mtype) + self.cs + f"(?P<version>{version})" + self.cs + rel
+            + self.cs + agency + self.ts + "[\r\n]*+"
         ]
         for k, slot in enumerate(structure_for(self.mtype)[1:-1], 1):
             if slot.tag == ANY:
@@ -157,7 +159,7 @@ class _Builder:
                 out.append(seg if slot.min == slot.max == 1 else f"{seg}{{{slot.min},{slot.max}}}+")
         out.append("UNT" + self.es + r"(?P<unt_count>\d{1,6}+)" + self.es + "(?P=reference)"
                    + self.ts)
-        return re.compile("".join(out))
+        return re.compile("".join(out), re.ASCII)
 
     def _located_slot(self, k: int, tag: str, seg: str, lo: int, hi: int) -> str:
         """Slot ``k`` of a locating pattern: clean segments (``seg``) and at most one
@@ -230,7 +232,7 @@ def segment_pattern(mtype: str, tag: str, d: Delimiters, rules: RuleSet
         return None
     try:
         b = _Builder(mtype, d, rules, False)
-        return SegmentPattern(re.compile(b.segment(tag, True) + b.ts), b.iks)
+        return SegmentPattern(re.compile(b.segment(tag, True) + b.ts, re.ASCII), b.iks)
     except _UnsupportedError:
         return None
 
@@ -260,7 +262,7 @@ class _SegmentTable(dict[str, SegmentPattern | None]):
             if "(?P<" not in body and body not in pieces:
                 pieces.append(body + b.ts)
         alternation = "|".join(f"(?:{p})" for p in pieces) or "(?!)"
-        return re.compile(f"(?:{alternation})*+").match
+        return re.compile(f"(?:{alternation})*+", re.ASCII).match
 
     def __missing__(self, tag: str) -> SegmentPattern | None:
         if len(self) > 256:  # tags come from the input: bound the table
@@ -270,25 +272,32 @@ class _SegmentTable(dict[str, SegmentPattern | None]):
 
 
 class _Compiled:
-    """A compiled message pattern and the group names to read after a match."""
+    """A compiled message pattern and where its values are among ``m.groups("")``:
+    one index per :class:`Fields` attribute it fills (the always-empty group ``none``
+    for values the type does not capture), so a match becomes fields by plain stores."""
 
-    __slots__ = ("attrs", "bad", "fkt_group", "fullmatch", "ik_groups", "reads", "ref_group",
-                 "type", "unt_group")
+    __slots__ = ("attrs", "bad", "case", "fkt_group", "fullmatch", "ik_groups", "processing",
+                 "receiver_ik", "reference", "sender_ik", "sequence", "type", "unfalltag",
+                 "unt_count", "version")
 
     def __init__(self, mtype: str, pattern: re.Pattern[str], iks: list[str]) -> None:
         self.type = mtype
         self.fullmatch = pattern.fullmatch
-        self.attrs = [a for a in _CAPTURE.values() if a in pattern.groupindex]
-        self.fkt_group = pattern.groupindex["processing"]
-        self.ik_groups = tuple(pattern.groupindex[name] for name in iks)
-        self.unt_group = pattern.groupindex["unt_count"]
-        self.ref_group = pattern.groupindex["reference"]
-        # Fields attribute → group number, for the values read after a match
-        self.reads = tuple((name, pattern.groupindex[name])
-                           for name in (*self.attrs, "reference", "version", "unt_count"))
+        index = pattern.groupindex
+        self.attrs = [a for a in _CAPTURE.values() if a in index]
+
+        def at(name: str) -> int:  # 0-based, as in m.groups()
+            return index.get(name, index["none"]) - 1
+
+        self.processing, self.sequence = at("processing"), at("sequence")
+        self.sender_ik, self.receiver_ik = at("sender_ik"), at("receiver_ik")
+        self.case, self.unfalltag = at("case"), at("unfalltag")
+        self.reference, self.version, self.unt_count = (
+            at("reference"), at("version"), at("unt_count"))
+        self.fkt_group = index["processing"]  # m.start(): 1-based
+        self.ik_groups = tuple(at(name) for name in iks)
         # the locating pattern's b<slot> groups: segments that missed their layout
-        self.bad = tuple(i for g, i in pattern.groupindex.items()
-                         if g[0] == "b" and g[1:].isdigit())
+        self.bad = tuple(i for g, i in index.items() if g[0] == "b" and g[1:].isdigit())
 
 
 # (type, released) → message pattern; (type, _LOCATE) → locating pattern
@@ -382,21 +391,21 @@ class FastPath:
         m = c.fullmatch(text, s, span.end)
         if m is None:
             return None
-        groups = m.groups()  # one call; group i is groups[i - 1]
+        groups = m.groups("")  # one call; group i is groups[i - 1]
         # Canonical forms only; "010" or a reference out of sequence go to the checker.
-        if not canonical_framing(span, groups[c.unt_group - 1], groups[c.ref_group - 1]):
+        if not canonical_framing(span, groups[c.unt_count], groups[c.reference]):
             return None
         for i in c.ik_groups:
-            value = groups[i - 1]
+            value = groups[i]
             if value and not ik_valid(value):
                 return None
         f = _fields(c, groups)
-        values = f.__dict__
         if span.released:
             for a in c.attrs:
-                if rel in values[a]:
-                    values[a] = unescape(values[a].encode("latin-1"), d).decode("latin-1")
-        values["fkt_offset"] = m.start(c.fkt_group) - 4  # "FKT+" precedes element 1
+                value = getattr(f, a)
+                if rel in value:
+                    setattr(f, a, unescape(value.encode("latin-1"), d).decode("latin-1"))
+        f.fkt_offset = m.start(c.fkt_group) - 4  # "FKT+" precedes element 1
         return f
 
     def locate(self, text: str, span: MessageSpan, d: Delimiters
@@ -426,30 +435,34 @@ class FastPath:
         m = c.fullmatch(text, s, span.end)
         if m is None:
             return None
-        groups, regs = m.groups(), m.regs  # every group in one call each
+        groups, regs = m.groups(""), m.regs  # every group in one call each
         suspects = [regs[i] for i in c.bad if regs[i][0] >= 0]
         for i in c.ik_groups:
-            value = groups[i - 1]
+            value = groups[i]
             if value and not ik_valid(value):
-                suspects.append(_segment_at(text, s, regs[i][0], d))
+                suspects.append(_segment_at(text, s, regs[i + 1][0], d))
         f = _fields(c, groups)
-        values = f.__dict__
         at = regs[c.fkt_group][0]
         if at >= 0:
-            values["fkt_offset"] = at - 4  # "FKT+" precedes element 1
-        values["unt_offset"] = regs[c.unt_group][0] - 4
+            f.fkt_offset = at - 4  # "FKT+" precedes element 1
+        f.unt_offset = regs[c.unt_count + 1][0] - 4
         return f, suspects
 
 
-def _fields(c: _Compiled, groups: tuple[str | None, ...]) -> Fields:
-    """The fields of a match of ``c``'s pattern, from its groups (``m.groups()``)."""
+def _fields(c: _Compiled, groups: tuple[str, ...]) -> Fields:
+    """The fields of a match of ``c``'s pattern, from its groups (``m.groups("")``)."""
     f = Fields()
-    values = f.__dict__  # plain attribute writes, without a setattr call each
-    for name, i in c.reads:
-        values[name] = groups[i - 1] or ""
-    values["type"] = c.type
-    values["unt_reference"] = values["reference"]
-    values["complete_unt"] = True
+    f.type = c.type
+    f.version = groups[c.version]
+    f.reference = f.unt_reference = groups[c.reference]
+    f.processing = groups[c.processing]
+    f.sequence = groups[c.sequence]
+    f.sender_ik = groups[c.sender_ik]
+    f.receiver_ik = groups[c.receiver_ik]
+    f.case = groups[c.case]
+    f.unfalltag = groups[c.unfalltag]
+    f.unt_count = groups[c.unt_count]
+    f.complete_unt = True
     return f
 
 

@@ -1,8 +1,7 @@
 """The values a check reads from a message, for its verdict.
 
-A module of its own so that it stays a plain Python class when the checker and the
-fast path are compiled with mypyc (see :mod:`sgb301._native`): the fast path writes the
-values it read straight into the instance's ``__dict__``, one store each.
+Compiled with the core (see :mod:`sgb301._native`): there its attributes are fields of
+a C struct, so the fast path's stores and the validator's reads cost a pointer each.
 """
 
 from __future__ import annotations
@@ -13,15 +12,22 @@ __all__ = ["Fields"]
 class Fields:
     """Values read while checking, for the verdict (only what routing needs).
 
-    Defaults live on the class, so the fast path creates one by setting only what it
-    read.
+    Every attribute has its default, so the fast path creates one by setting only what
+    it read.
     """
 
-    type = version = reference = ""
-    processing = sequence = sender_ik = receiver_ik = ""
-    case = unfalltag = ""
-    unt_count = unt_reference = ""
-    complete_unt = False
-    fkt_number = 2
-    fkt_offset = -1
-    unt_offset = -1
+    type: str = ""
+    version: str = ""
+    reference: str = ""
+    processing: str = ""
+    sequence: str = ""
+    sender_ik: str = ""
+    receiver_ik: str = ""
+    case: str = ""
+    unfalltag: str = ""
+    unt_count: str = ""
+    unt_reference: str = ""
+    complete_unt: bool = False
+    fkt_number: int = 2
+    fkt_offset: int = -1
+    unt_offset: int = -1

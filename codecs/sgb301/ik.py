@@ -8,8 +8,6 @@ True
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 __all__ = ["ik_check_digit", "ik_valid", "lanr_valid"]
 
 # Cross sum of 2*d for d in 0..9: the IK weights 2,1,2,1,2,1 double every other digit.
@@ -23,15 +21,27 @@ def ik_check_digit(first8: str) -> int:
     return total % 10
 
 
-@lru_cache(maxsize=65536)
+# IK → verdict. The institutions of a data stream are few and repeat (every message
+# names three or four), so a dict lookup answers almost every call; a plain dict rather
+# than ``lru_cache``, whose wrapper costs more than the lookup in the compiled core.
+_KNOWN: dict[str, bool] = {}
+_KNOWN_MAX = 65536
+
+
 def ik_valid(ik: str) -> bool:
     """True if ``ik`` is nine ASCII digits with a correct check digit.
 
     Cached: the set of institutions in a data stream is small and repeats.
     """
-    if len(ik) != 9 or not ik.isascii() or not ik.isdigit():
-        return False
-    return ik_check_digit(ik[:8]) == ord(ik[8]) - 48
+    known = _KNOWN.get(ik)
+    if known is not None:
+        return known
+    valid = (len(ik) == 9 and ik.isascii() and ik.isdigit()
+             and ik_check_digit(ik[:8]) == ord(ik[8]) - 48)
+    if len(_KNOWN) >= _KNOWN_MAX:  # IKs come from the input: bound the cache
+        _KNOWN.clear()
+    _KNOWN[ik] = valid
+    return valid
 
 
 def lanr_valid(lanr: str) -> bool:
