@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from .delimiters import Delimiters
 from .fields import Fields
-from .formats import fmt_pattern, resolve
+from .formats import Format, fmt_pattern, resolve
 from .ik import ik_valid
 from .layouts import ANY, SEGMENTS, Element, Field, structure_for
 from .message_types import MESSAGE_TYPES
@@ -60,9 +60,13 @@ class _UnsupportedError(Exception):
 
 
 class _Builder:
-    def __init__(self, mtype: str, d: Delimiters, rules: RuleSet, released: bool) -> None:
+    def __init__(self, mtype: str, d: Delimiters, rules: RuleSet, released: bool,
+                 breaks: bool = True) -> None:
         self.mtype, self.d, self.rules = mtype, d, rules
+        # line breaks between segments; a message without any needs no test after each
+        self.nl = "[\r\n]*+" if breaks else ""
         seps = {d.component[0], d.element[0], d.release[0], d.terminator[0]}
+        self.service = "".join(chr(c) for c in seps)
         self.text = _char_class(_TEXT_CHARS - seps)
         if released:
             # A released service character counts as one character of the value.
@@ -100,7 +104,9 @@ class _Builder:
         required = f.mandatory or demanded
         if not required and any(r.allowed == "" for r in rules):
             return "", False, False  # must stay empty (e.g. 34U07)
-        body = look + (f"(?:{p})" if "|" in p else p)
+        # a few allowed values spelled out, else the rules' lookaheads and the format
+        values = _value_set(fmt, p, rules, self.service)
+        body = values if values is not None else look + (f"(?:{p})" if "|" in p else p)
         name = _CAPTURE.get((tag, el)) if comp == 1 else None
         if f.fmt == "ik":
             if not single:
@@ -146,13 +152,13 @@ class _Builder:
             # the always-empty group: the index of a value the type does not capture
             "(?P<none>)UNH" + self.es + r"(?P<reference>\d{5})" + self.es
             + re.escape(self.mtype) + self.cs + f"(?P<version>{version})" + self.cs + rel
-            + self.cs + agency + self.ts + "[\r\n]*+"
+            + self.cs + agency + self.ts + self.nl
         ]
         for k, slot in enumerate(structure_for(self.mtype)[1:-1], 1):
             if slot.tag == ANY:
                 raise _UnsupportedError
             single = slot.max == 1
-            seg = "(?:" + self.segment(slot.tag, single) + self.ts + "[\r\n]*+)"
+            seg = "(?:" + self.segment(slot.tag, single) + self.ts + self.nl + ")"
             if locate:
                 out.append(self._located_slot(k, slot.tag, seg, slot.min, slot.max))
             else:
@@ -168,13 +174,13 @@ class _Builder:
         t = re.escape(tag)
         after = f"(?=[{self.es}{self.cs}{self.ts}])"
         other = f"{t}{after}[^{self.ts}]*+"
-        bad = f"(?P<b{k}>{other}){self.ts}[\r\n]*+"
+        bad = f"(?P<b{k}>{other}){self.ts}{self.nl}"
         if hi == 1:
             # atomic: both ways end at the same terminator, and a later failure must
             # not retry every slot the other way (2^slots attempts)
             return f"(?>{seg}|{bad})" + ("" if lo == 1 else "?+")
         # the count is the structure walk's: lo..hi segments with the tag, and no more
-        count = f"(?=(?:{other}{self.ts}[\r\n]*+){{{lo},{hi}}}+(?!{t}{after}))"
+        count = f"(?=(?:{other}{self.ts}{self.nl}){{{lo},{hi}}}+(?!{t}{after}))"
         return f"{count}{seg}*+(?:{bad}{seg}*+)?+(?!{t}{after})"
 
 
@@ -200,6 +206,55 @@ def _elements(parts: list[str], required: list[bool], sep: str) -> str:
     """Elements of one segment, each behind ``sep``; trailing optional ones may be omitted."""
     last = _last_required(required)
     return "".join(sep + p for p in parts[: last + 1]) + _tail(parts[last + 1 :], sep)
+
+
+# Candidate values of a short format, to spell out what a rule allows in it.
+_DIGITS = [str(n).zfill(k) for k in (1, 2, 3) for n in range(10**k)]
+_ONE_CHAR = [chr(c) for c in range(256)]
+_MAX_VALUES = 16  # beyond that an alternation is slower than a lookahead and the format
+
+
+def _value_set(fmt: Format, pattern: str, rules: list[ValueRule], service: str
+               ) -> str | None:
+    r"""The values a component may hold, spelled out (``10|20|3[0-4]`` of a two-digit
+    code becomes ``(?:10|20|30|31|32|33|34)``) where the rules allow a few literal
+    values: one alternation instead of a lookahead per rule and the format's own test.
+    None where the set is large or unknown (the lookaheads stay).
+
+    The candidates are the allowed pattern itself when it is a literal, else every
+    value of a numeric format of at most three digits or of a one-character format;
+    each kept value matches the format, every ``allowed`` and no ``forbidden``, and
+    holds no service character, so a value of the set is exactly a value the
+    lookaheads would pass. Longest first: a value is always followed by a separator,
+    so the first alternative that fits is the whole value.
+
+    >>> _value_set(resolve("n2"), r"\d{2,2}+", [ValueRule("X", "FKT", 1, allowed="10|2[0-2]")],
+    ...            "+:'?")
+    '(?:10|20|21|22)'
+    """
+    allowed = [r.allowed for r in rules if r.allowed is not None]
+    if not allowed or "" in allowed:
+        return None
+    if re.escape(allowed[0]) == allowed[0]:
+        candidates = [allowed[0]]
+    elif fmt.numeric and fmt.max_len <= 3:
+        candidates = _DIGITS
+    elif fmt.max_len == 1:
+        candidates = _ONE_CHAR
+    else:
+        return None
+    tests = [re.compile(pattern, re.ASCII).fullmatch,
+             *(re.compile(a, re.ASCII).fullmatch for a in allowed)]
+    banned = [re.compile(r.forbidden, re.ASCII).fullmatch for r in rules
+              if r.forbidden is not None]
+    values = [v for v in candidates
+              if all(t(v) for t in tests) and not any(b(v) for b in banned)]
+    if len(values) > _MAX_VALUES or any(c in service for v in values for c in v):
+        return None
+    if not values:
+        return "(?!)"  # no value passes: never clean, as with the lookaheads
+    values.sort(key=lambda v: (-len(v), v))
+    return "(?:" + "|".join(re.escape(v) for v in values) + ")"
 
 
 class SegmentPattern:
@@ -300,9 +355,10 @@ class _Compiled:
         self.bad = tuple(i for g, i in index.items() if g[0] == "b" and g[1:].isdigit())
 
 
-# (type, released) → message pattern; (type, _LOCATE) → locating pattern
-_Table = dict[tuple[str, bool | None], "_Compiled | None"]
-_LOCATE = None
+# (type, variant) → pattern: plain messages (no release character, no line break),
+# with line breaks, with release characters, and the locating pattern
+_PLAIN, _BREAKS, _RELEASED, _LOCATE = 0, 1, 2, 3
+_Table = dict[tuple[str, int], "_Compiled | None"]
 # UNT counts and UNH references as text, formatted once rather than per message
 _CACHED = 1000
 _NUMBERS = [str(n) for n in range(_CACHED)]
@@ -353,42 +409,44 @@ class FastPath:
             table = self._segments[key] = _SegmentTable(mtype, d, self.rules)
         return table
 
-    def _build(self, mtype: str, d: Delimiters, *, released: bool = False, locate: bool = False
-               ) -> _Compiled | None:
+    def _build(self, mtype: str, d: Delimiters, variant: int) -> _Compiled | None:
         """The message (or locating) pattern of a known ``mtype``; None where it has none."""
         if mtype in self.rules.excluded_types:
             return None
         try:
-            b = _Builder(mtype, d, self.rules, released)
-            return _Compiled(mtype, b.message(locate), b.iks)
+            b = _Builder(mtype, d, self.rules, variant == _RELEASED, variant != _PLAIN)
+            return _Compiled(mtype, b.message(variant == _LOCATE), b.iks)
         except _UnsupportedError:
             return None
 
-    def _compile(self, mtype: str, released: bool | None, d: Delimiters) -> _Compiled | None:
-        """The pattern of ``(mtype, released)`` (``released`` :data:`_LOCATE`: the
-        locating pattern), compiled and remembered on first use."""
+    def _compile(self, mtype: str, variant: int, d: Delimiters) -> _Compiled | None:
+        """The pattern of ``(mtype, variant)``, compiled and remembered on first use."""
         if mtype not in MESSAGE_TYPES:
             return None  # not remembered: the key comes from the input
-        entry = self._tables.setdefault(d, {})[(mtype, released)] = self._build(
-            mtype, d, released=bool(released), locate=released is _LOCATE)
+        entry = self._tables.setdefault(d, {})[(mtype, variant)] = self._build(mtype, d, variant)
         return entry
 
-    def match(self, text: str, span: MessageSpan, d: Delimiters) -> Fields | None:
+    def match(self, text: str, span: MessageSpan, d: Delimiters, breaks: bool = True
+              ) -> Fields | None:
         """Fields of a certainly-clean message (stage 1 to 3, minus Python predicates),
         or None if the exact checker has to look. ``text`` is the interchange decoded
-        as ISO 8859-1."""
-        s = span.start
+        as ISO 8859-1; ``breaks=False`` says it holds no line break (a faster pattern;
+        a wrong False only sends the messages with breaks to the exact checker)."""
+        s, e = span.start, span.end
         last = self._last
         _, table, (es, cs, rel) = last if last is not None and last[0] is d else self._table(d)
         # UNH+nnnnn+TYPE: — the type sits at a fixed offset when the reference is n5.
         # Slices, not indexes: a short UNH at the end of the text has no byte s + 9.
         if text[s + 9 : s + 10] != es or text[s + 14 : s + 15] != cs:
             return None
-        key = (text[s + 10 : s + 14], span.released)
-        c = table[key] if key in table else self._compile(key[0], key[1], d)
+        key = (text[s + 10 : s + 14],
+               _RELEASED if span.released else _BREAKS if breaks else _PLAIN)
+        c = table.get(key)  # one lookup for the usual, known type
+        if c is None and key not in table:
+            c = self._compile(key[0], key[1], d)
         if c is None:
             return None
-        m = c.fullmatch(text, s, span.end)
+        m = c.fullmatch(text, s, e)
         if m is None:
             return None
         groups = m.groups("")  # one call; group i is groups[i - 1]
@@ -429,7 +487,9 @@ class FastPath:
         last = self._last
         _, table, _ = last if last is not None and last[0] is d else self._table(d)
         key = (mtype, _LOCATE)
-        c = table[key] if key in table else self._compile(mtype, _LOCATE, d)
+        c = table.get(key)
+        if c is None and key not in table:
+            c = self._compile(mtype, _LOCATE, d)
         if c is None:
             return None
         m = c.fullmatch(text, s, span.end)

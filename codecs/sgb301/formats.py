@@ -21,10 +21,12 @@ from .errors import LayoutError
 __all__ = ["DATE", "TIME", "Format", "fmt_pattern", "resolve"]
 
 # A real Gregorian date JJJJMMTT, leap years included, as one expression so that the fast
-# path needs no Python call per date.
+# path needs no Python call per date. Ordered by how often each branch decides: days
+# 01-28 of any month, then 29/30 of any month but February, 31 of the long months, and
+# 29 February of a leap year last.
 DATE = (
-    r"(?>\d{4}(?:(?:0[13578]|1[02])(?:0[1-9]|[12]\d|3[01])|(?:0[469]|11)(?:0[1-9]|[12]\d|30)"
-    r"|02(?:0[1-9]|1\d|2[0-8]))|(?:\d\d(?:0[48]|[2468][048]|[13579][26])"
+    r"(?>\d{4}(?:(?:0[1-9]|1[0-2])(?:[01][1-9]|[12]0|2[1-8])|(?:0[13-9]|1[0-2])(?:29|30)"
+    r"|(?:0[13578]|1[02])31)|(?:\d\d(?:0[48]|[2468][048]|[13579][26])"
     r"|(?:[02468][048]|[13579][26])00)0229)"
 )
 TIME = r"(?:[01]\d|2[0-3])[0-5]\d"

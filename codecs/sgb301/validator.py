@@ -77,9 +77,10 @@ class Validator:
         if self.options.test and not marker and ic.has_unb:
             file_errors.append(_v("3SW02", "UNB", 0, 7, 0))
         text = buf.decode("latin-1") if ic.messages else ""
+        breaks = "\n" in text or "\r" in text  # the usual file has none: a leaner pattern
         verdicts = []
         for span in ic.messages:
-            verdict, framing = self._message(buf, text, ic, span, test_ic, marker)
+            verdict, framing = self._message(buf, text, ic, span, test_ic, marker, breaks)
             verdicts.append(verdict)
             # UNH/UNT framing is the file structure (Stufe 1): it rejects the file.
             file_errors += framing
@@ -89,12 +90,12 @@ class Validator:
 
     def _message(
         self, buf: bytes, text: str, ic: Interchange, span: MessageSpan, test_ic: bool,
-        marker: bool,
+        marker: bool, breaks: bool,
     ) -> tuple[MessageVerdict, list[Violation]]:
         """The verdict on one message (Stufe 2/3) and its Stufe-1 framing findings."""
         d = ic.delimiters
         if span.complete:
-            hit = self._fast.match(text, span, d)
+            hit = self._fast.match(text, span, d, breaks)
             if hit is not None:
                 addressed = _addressed_to_test(hit)
                 if not self._predicates(hit, addressed, test_ic, marker):
