@@ -453,6 +453,13 @@ _UNZ_PLAIN = re.compile(rb"UNZ\+(\d{1,6})\+(\d{5})'")
 # allowed characters minus the release character and line breaks: one pass of
 # ``translate`` checks the character set and that the file is plain
 _PLAIN_CHARS = bytes(c for c in _ALLOWED if c not in b"?\r\n")
+# UTF-8 continuation bytes an allowed character can be (0x80-0x9F are control bytes):
+# a non-ASCII UTF-8 text has at least one, an ISO 8859-1 file of names and addresses
+# rarely. Kept out of one ``translate`` with the character-set test, so the usual file
+# needs no trial decode (whose failure, an exception, cost more than the rest of
+# tokenizing a one-message file).
+_CONTINUATION = bytes(range(0xA0, 0xC0))
+_PLAIN_NOT_CONTINUATION = bytes(c for c in _PLAIN_CHARS if c not in _CONTINUATION)
 
 
 def _scan_plain(buf: bytes) -> Interchange | None:
@@ -464,8 +471,10 @@ def _scan_plain(buf: bytes) -> Interchange | None:
     """
     pos = 9 if buf.startswith(_UNA_DEFAULT) else 0
     m = _UNB_SEGMENT.match(buf, pos)
-    if (m is None or buf.translate(None, _PLAIN_CHARS)
-            or (not buf.isascii() and _is_utf8(buf))):
+    if m is None:
+        return None
+    rest = buf.translate(None, _PLAIN_NOT_CONTINUATION)  # usually empty
+    if rest and (rest.translate(None, _CONTINUATION) or _is_utf8(buf)):
         return None
     sender, receiver, prepared, reference, app = m.groups()
     sender, receiver = sender.decode("latin-1"), receiver.decode("latin-1")

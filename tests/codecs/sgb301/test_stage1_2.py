@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from sgb301 import CATALOGUE, REJECTED, examples
+from sgb301.tokenizer import _scan_plain, _scan_walk
 
 UNB = b"UNB+UNOC:3+260510223+120591481+151127:1200+00001++TUVK0001'"
 
@@ -240,9 +241,12 @@ def _utf8(data: bytes) -> bytes:
     return data.decode("latin-1").encode("utf-8")
 
 
+@pytest.mark.parametrize("breaks", [True, False], ids=["line-breaks", "one-line"])
 @pytest.mark.parametrize("street", ["Müllerweg 4", "Mäanderweg 4", "Göbelhof 4"])
-def test_utf8_umlaut_is_1sw25(street, aufn, uv) -> None:
+def test_utf8_umlaut_is_1sw25(street, breaks, aufn, uv) -> None:
+    # one-line: the form the quick scan reads (it must still see the UTF-8)
     latin1 = aufn.replace(_latin1("Musterstraße 4"), _latin1(street))
+    latin1 = latin1 if breaks else latin1.replace(b"\n", b"")
     assert uv.validate(latin1).accepted  # the same text in ISO 8859-1 is fine
     report = uv.validate(_utf8(latin1))
     assert [(e.code, e.stage) for e in report.file_errors] == [("1SW25", 1)]
@@ -255,6 +259,16 @@ def test_utf8_umlaut_with_c1_continuation_is_1sw25(street, aufn, uv) -> None:
     # "Musterstraße 4" is the seed itself re-encoded as UTF-8.
     data = _utf8(aufn.replace(_latin1("Musterstraße 4"), _latin1(street)))
     assert [e.code for e in uv.validate(data).file_errors] == ["1SW25"]
+
+
+@pytest.mark.parametrize("street", ["Weg 4½", "Hof 4 · Haus B", "Ring 4 §3", "Alte Weide 4°"])
+def test_latin1_with_utf8_continuation_bytes_is_accepted(street, aufn, uv) -> None:
+    # ½ · § ° are 0xA0-0xBF in ISO 8859-1, the range of UTF-8 continuation bytes: the
+    # tokenizer must still read the file as ISO 8859-1 (and the walk agrees).
+    data = aufn.replace(_latin1("Musterstraße 4"), _latin1(street)).replace(b"\n", b"")
+    assert uv.validate(data).accepted
+    plain = _scan_plain(data)  # the file without line breaks: the quick scan answers
+    assert plain is not None and plain == _scan_walk(data)
 
 
 # ---- UNA -----------------------------------------------------------------------------------
