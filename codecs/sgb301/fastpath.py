@@ -355,10 +355,10 @@ class _Compiled:
         self.bad = tuple(i for g, i in index.items() if g[0] == "b" and g[1:].isdigit())
 
 
-# (type, variant) → pattern: plain messages (no release character, no line break),
-# with line breaks, with release characters, and the locating pattern
+# [variant][type] → pattern; the variants: plain messages (no release character, no
+# line break), with line breaks, with release characters, and the locating pattern
 _PLAIN, _BREAKS, _RELEASED, _LOCATE = 0, 1, 2, 3
-_Table = dict[tuple[str, int], "_Compiled | None"]
+_Table = list[dict[str, "_Compiled | None"]]
 # UNT counts and UNH references as text, formatted once rather than per message
 _CACHED = 1000
 _NUMBERS = [str(n) for n in range(_CACHED)]
@@ -397,7 +397,7 @@ class FastPath:
     def _table(self, d: Delimiters) -> tuple[Delimiters, _Table, _Seps]:
         seps = (d.element.decode("latin-1"), d.component.decode("latin-1"),
                 d.release.decode("latin-1"))
-        self._last = (d, self._tables.setdefault(d, {}), seps)
+        self._last = (d, self._tables.setdefault(d, [{}, {}, {}, {}]), seps)
         return self._last
 
     def segment(self, mtype: str, d: Delimiters) -> _SegmentTable:
@@ -423,7 +423,8 @@ class FastPath:
         """The pattern of ``(mtype, variant)``, compiled and remembered on first use."""
         if mtype not in MESSAGE_TYPES:
             return None  # not remembered: the key comes from the input
-        entry = self._tables.setdefault(d, {})[(mtype, variant)] = self._build(mtype, d, variant)
+        table = self._tables.setdefault(d, [{}, {}, {}, {}])
+        entry = table[variant][mtype] = self._build(mtype, d, variant)
         return entry
 
     def match(self, text: str, span: MessageSpan, d: Delimiters, breaks: bool = True
@@ -439,11 +440,11 @@ class FastPath:
         # Slices, not indexes: a short UNH at the end of the text has no byte s + 9.
         if text[s + 9 : s + 10] != es or text[s + 14 : s + 15] != cs:
             return None
-        key = (text[s + 10 : s + 14],
-               _RELEASED if span.released else _BREAKS if breaks else _PLAIN)
-        c = table.get(key)  # one lookup for the usual, known type
-        if c is None and key not in table:
-            c = self._compile(key[0], key[1], d)
+        variant = _RELEASED if span.released else _BREAKS if breaks else _PLAIN
+        mtype, types = text[s + 10 : s + 14], table[variant]
+        c = types.get(mtype)  # one lookup for the usual, known type
+        if c is None and mtype not in types:
+            c = self._compile(mtype, variant, d)
         if c is None:
             return None
         m = c.fullmatch(text, s, e)
@@ -486,9 +487,9 @@ class FastPath:
         mtype = text[s + 10 : s + 14]
         last = self._last
         _, table, _ = last if last is not None and last[0] is d else self._table(d)
-        key = (mtype, _LOCATE)
-        c = table.get(key)
-        if c is None and key not in table:
+        types = table[_LOCATE]
+        c = types.get(mtype)
+        if c is None and mtype not in types:
             c = self._compile(mtype, _LOCATE, d)
         if c is None:
             return None

@@ -179,23 +179,19 @@ def _stage1(span: MessageSpan, f: Fields) -> list[Violation]:
 def _verdict(
     span: MessageSpan, f: Fields, errors: tuple[Violation, ...], test: bool
 ) -> MessageVerdict:
+    # positional, in field order (_VERDICT_FIELDS): keywords cost twice the call
     return MessageVerdict(
-        message=span.index,
-        type=f.type,
-        version=f.version,
-        reference=f.reference,
-        sender_ik=f.sender_ik,
-        receiver_ik=f.receiver_ik,
-        case=f.case,
-        verdict=REJECTED if errors else ACCEPTED,
-        errors=errors,
-        start=span.start,
-        end=span.end,
-        processing=f.processing,
-        sequence=f.sequence,
-        unfalltag=f.unfalltag,
-        test=test,
+        span.index, f.type, f.version, f.reference, f.sender_ik, f.receiver_ik, f.case,
+        REJECTED if errors else ACCEPTED, errors, span.start, span.end, f.processing,
+        f.sequence, f.unfalltag, test,
     )
+
+
+_VERDICT_FIELDS = ("message", "type", "version", "reference", "sender_ik", "receiver_ik",
+                   "case", "verdict", "errors", "start", "end", "processing", "sequence",
+                   "unfalltag", "test")
+if MessageVerdict.__struct_fields__ != _VERDICT_FIELDS:  # pragma: no cover - a model edit
+    raise ImportError("MessageVerdict's fields changed: update validator._verdict")
 
 
 _FILE_REJECTED = Violation("1SW00", 1, "UNB", 0, 0, text_for("1SW00"))
