@@ -125,9 +125,9 @@ class _Builder:
         if len(comps) == 1:
             body = comps[0][0]
         else:
-            parts = [b if r or not b else f"(?:{b})?+" for b, r, _ in comps]
+            parts = [b if r or not b else _optional(b) for b, r, _ in comps]
             body = _components(parts, [r for _, r, _ in comps], self.cs)
-        return (body if required or not body else f"(?:{body})?+"), required
+        return (body if required or not body else _optional(body)), required
 
     def segment(self, tag: str, single: bool) -> str:
         layout = SEGMENTS[tag]
@@ -182,6 +182,22 @@ class _Builder:
         # the count is the structure walk's: lo..hi segments with the tag, and no more
         count = f"(?=(?:{other}{self.ts}{self.nl}){{{lo},{hi}}}+(?!{t}{after}))"
         return f"{count}{seg}*+(?:{bad}{seg}*+)?+(?!{t}{after})"
+
+
+# A class repeated possessively from one character: left out, it is the same repeat
+# from zero, which the engine runs in one loop instead of an optional group (that
+# saves the groups captured so far on every try).
+_FROM_ONE = re.compile(r"((?:\[[^\]]*\]|\\d)\{)1,(\d+\}\+)")
+
+
+def _optional(body: str) -> str:
+    r"""``body``, optional (possessive).
+
+    >>> _optional(r"\d{1,3}+"), _optional(r"\d{2,2}+")
+    ('\\d{0,3}+', '(?:\\d{2,2}+)?+')
+    """
+    m = _FROM_ONE.fullmatch(body)
+    return f"{m.group(1)}0,{m.group(2)}" if m else f"(?:{body})?+"
 
 
 def _tail(parts: list[str], sep: str) -> str:
