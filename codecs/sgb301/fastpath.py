@@ -435,13 +435,16 @@ class FastPath:
         except _UnsupportedError:
             return None
 
-    def _compile(self, mtype: str, variant: int, d: Delimiters) -> _Compiled | None:
-        """The pattern of ``(mtype, variant)``, compiled and remembered on first use."""
-        if mtype not in MESSAGE_TYPES:
-            return None  # not remembered: the key comes from the input
-        table = self._tables.setdefault(d, [{}, {}, {}, {}])
-        entry = table[variant][mtype] = self._build(mtype, d, variant)
-        return entry
+    def _pattern(self, table: _Table, variant: int, mtype: str, d: Delimiters
+                 ) -> _Compiled | None:
+        """The pattern of ``(mtype, variant)`` in ``table`` (the one of ``d``), compiled
+        and remembered on first use."""
+        types = table[variant]
+        c = types.get(mtype)  # one lookup for the usual, known type
+        if c is None and mtype not in types and mtype in MESSAGE_TYPES:
+            # unknown types are not remembered: the key comes from the input
+            c = types[mtype] = self._build(mtype, d, variant)
+        return c
 
     def match(self, text: str, span: MessageSpan, d: Delimiters, breaks: bool = True
               ) -> Fields | None:
@@ -457,10 +460,7 @@ class FastPath:
         if text[s + 9 : s + 10] != es or text[s + 14 : s + 15] != cs:
             return None
         variant = _RELEASED if span.released else _BREAKS if breaks else _PLAIN
-        mtype, types = text[s + 10 : s + 14], table[variant]
-        c = types.get(mtype)  # one lookup for the usual, known type
-        if c is None and mtype not in types:
-            c = self._compile(mtype, variant, d)
+        c = self._pattern(table, variant, text[s + 10 : s + 14], d)
         if c is None:
             return None
         m = c.fullmatch(text, s, e)
@@ -500,13 +500,9 @@ class FastPath:
         if span.released or not span.complete:
             return None
         s = span.start
-        mtype = text[s + 10 : s + 14]
         last = self._last
         _, table, _ = last if last is not None and last[0] is d else self._table(d)
-        types = table[_LOCATE]
-        c = types.get(mtype)
-        if c is None and mtype not in types:
-            c = self._compile(mtype, _LOCATE, d)
+        c = self._pattern(table, _LOCATE, text[s + 10 : s + 14], d)
         if c is None:
             return None
         m = c.fullmatch(text, s, span.end)
