@@ -77,25 +77,31 @@ def _found_plain(buf: bytes, v: MessageVerdict, tags: tuple[str, ...]
     characters and without line breaks between segments (then a ``'`` always ends a
     segment); None when a tag is not found that way (the segment walk decides)."""
     out: dict[str, bytes] = {}
+    start_of, end_of = v.start, v.end
     for tag in tags:
-        start = buf.find(b"'" + tag.encode("ascii") + b"+", v.start, v.end)
+        needle = _NEEDLES.get(tag) or b"'" + tag.encode("ascii") + b"+"
+        start = buf.find(needle, start_of, end_of)
         if start < 0:
-            if buf.find(b"\n", v.start, v.end) >= 0 or buf.find(b"\r", v.start, v.end) >= 0:
+            if buf.find(b"\n", start_of, end_of) >= 0 or buf.find(b"\r", start_of, end_of) >= 0:
                 return None
             continue  # no such segment in the message
-        end = buf.find(b"'", start + 1, v.end)
+        end = buf.find(b"'", start + 1, end_of)
         if end < 0:
             return None
         out[tag] = buf[start + 1 : end + 1]
     return out
 
 
+#: What :func:`_found_plain` looks for, for the tags replies echo.
+_NEEDLES = {tag: b"'" + tag.encode("ascii") + b"+" for tag in ("INV", "NAD")}
+
+
 @lru_cache(maxsize=64)
-def _stamps(minute: dt.datetime) -> tuple[str, str]:
+def _stamps(minute: dt.datetime) -> tuple[bytes, str]:
     """KOS processing day JJJJMMTT and UNB S004 JJMMTT:HHMM of ``minute``: replies of
     one minute share them (the router passes record times cut to the minute)."""
     y, m, d = minute.year, minute.month, minute.day
-    return (f"{y:04d}{m:02d}{d:02d}",
+    return (b"%04d%02d%02d" % (y, m, d),
             f"{y % 100:02d}{m:02d}{d:02d}:{minute.hour:02d}{minute.minute:02d}")
 
 
@@ -131,16 +137,15 @@ class _Writer:
         self.kinds: list[str] = []
 
     def koub(self, v: MessageVerdict, report: InterchangeReport, segs: dict[str, bytes],
-             day: str) -> None:
+             day: bytes) -> None:
         """The automated KOUB for an accepted AUFN: FKT IKs swapped, INV and NAD
         echoed, KOS with the processing date. One formatting pass: it is the reply of
         nearly every admission."""
-        ref = f"{len(self.messages) + 1:05d}"
+        n = len(self.messages) + 1
         nad = segs.get("NAD", b"")
-        head = _fkt(v, report, test=False)
-        self.messages.append(b"".join((
-            f"UNH+{ref}+KOUB:{_version(v)}:000:00'".encode("ascii"), head, segs["INV"],
-            nad, f"KOS+{day}+01+{day}'UNT+{6 if nad else 5}+{ref}'".encode("ascii"))))
+        self.messages.append(b"UNH+%05d+KOUB:%s:000:00'%s%s%sKOS+%s+01+%s'UNT+%d+%05d'" % (
+            n, _version(v).encode("ascii"), _fkt(v, report, test=False), segs["INV"], nad,
+            day, day, 6 if nad else 5, n))
         self.kinds.append("KOUB")
 
     def add(self, kind: str, version: str, body: Iterable[bytes]) -> None:
@@ -158,7 +163,7 @@ def _fkt(v: MessageVerdict, report: InterchangeReport, *, test: bool) -> bytes:
     if test:
         ours = UV_TEST_IK
     sequence = v.sequence if len(v.sequence) == 2 and is_number(v.sequence) else "01"
-    return _plain("FKT", "10", sequence, ours, theirs)
+    return f"FKT+10+{sequence}+{ours}+{theirs}'".encode("ascii")
 
 
 def _version(v: MessageVerdict) -> str:

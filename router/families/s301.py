@@ -30,6 +30,7 @@ from typing import Any
 import msgspec
 
 from sgb301 import (
+    ACCEPTED,
     MESSAGE_TYPES,
     REJECTED,
     InterchangeReport,
@@ -89,6 +90,12 @@ def label_type(mtype: str) -> str:
     if mtype in MESSAGE_TYPES:
         return mtype
     return "other" if mtype else "none"
+
+
+#: Per §301 type: its header value and metric label (bounded: a broken UNH's type is not
+#: remembered).
+_KNOWN_TYPES: dict[str, tuple[bytes, str]] = {t: (t.encode(), t) for t in MESSAGE_TYPES}
+_VERDICTS: dict[str, bytes] = {v: v.encode() for v in (ACCEPTED, REJECTED)}
 
 
 class _ParseStats:
@@ -229,8 +236,11 @@ class S301Family:
             first = report.file_errors[0] if report.file_errors else None
             return [self._dlq.record(rec, first.code if first else "10066",
                                      first.text if first else "kein UNB")]
-        source = SourceRef(rec.topic, rec.partition, rec.offset)  # shared by its messages
-        out = [self._message_record(rec, report, v, source) for v in report.messages]
+        # shared by the messages of the record: where it was read, and the start of their
+        # ids (content_id's form, spelled out: this runs once per message)
+        source = SourceRef(rec.topic, rec.partition, rec.offset)
+        prefix = f"s301:{ic.sender_ik}:{ic.reference}:"
+        out = [self._message_record(rec, report, v, source, prefix) for v in report.messages]
         if not report.messages:
             out.append(self._file_record(rec, report))
         reply = self._reply(rec, report)
@@ -240,24 +250,23 @@ class S301Family:
 
     # ---- messages ---------------------------------------------------------------------
     def _message_record(self, rec: InRecord, report: InterchangeReport,
-                        v: MessageVerdict, source: SourceRef) -> OutRecord:
+                        v: MessageVerdict, source: SourceRef, prefix: str) -> OutRecord:
         assert rec.value is not None
         ic = report.interchange
         raw = rec.value[v.start : v.end]
-        mid = content_id("s301", ic.sender_ik, ic.reference, v.reference, content=raw)
         errors: tuple[Violation, ...] = (
             (*report.file_errors, *v.errors) if report.file_errors else v.errors)
         topic, kind, route = self._terminal(v.verdict, v.test, v.receiver_ik)
         key = (v.sender_ik or ic.sender_ik) if kind == REJECT else v.receiver_ik
         note = self.routes.problem(v.receiver_ik) if kind == UNROUTABLE else ""
+        # positionally, in the field order of S301Envelope (id, type, version, reference,
+        # sender_ik, receiver_ik, case, verdict, errors, source, message, interchange,
+        # test, raw, route, raw_blob, note)
         env = S301Envelope(
-            id=mid, type=v.type, version=v.version, reference=v.reference,
-            sender_ik=v.sender_ik, receiver_ik=v.receiver_ik, case=v.case,
-            verdict=v.verdict, errors=[error_out(e) for e in errors] if errors else [],
-            source=source, message=v.message,
-            interchange=ic.reference, test=v.test, raw=raw.decode("latin-1"),
-            route=route, note=note,
-        )
+            prefix + v.reference + ":" + input_digest(raw).hex(), v.type, v.version,
+            v.reference, v.sender_ik, v.receiver_ik, v.case, v.verdict,
+            [error_out(e) for e in errors] if errors else [], source, v.message,
+            ic.reference, v.test, raw.decode("latin-1"), route, "", note)
         return self._out(topic, key, env, kind)
 
     def _terminal(self, verdict: str, test: bool, receiver_ik: str) -> tuple[str, str, str]:
@@ -275,28 +284,29 @@ class S301Family:
         assert rec.value is not None
         ic = report.interchange
         env = S301Envelope(
-            id=content_id("s301", ic.sender_ik, ic.reference, "0", content=rec.value),
-            type="", version="", reference="", sender_ik=ic.sender_ik,
-            receiver_ik=ic.receiver_ik, case="", verdict=REJECTED,
-            errors=[error_out(e) for e in report.file_errors],
-            source=SourceRef(rec.topic, rec.partition, rec.offset), message=0,
-            interchange=ic.reference, test=report.test, raw=rec.value.decode("latin-1"),
-        )
+            content_id("s301", ic.sender_ik, ic.reference, "0", content=rec.value),
+            "", "", "", ic.sender_ik, ic.receiver_ik, "", REJECTED,
+            [error_out(e) for e in report.file_errors],
+            SourceRef(rec.topic, rec.partition, rec.offset), 0, ic.reference, report.test,
+            rec.value.decode("latin-1"))
         return self._out(self.topics.rejected, ic.sender_ik, env, REJECT)
 
     def _out(self, topic: str, key: str, env: S301Envelope, kind: str) -> OutRecord:
+        mtype = env.type
+        known = _KNOWN_TYPES.get(mtype)  # the usual case: no encoding, no label_type
         headers: tuple[Header, ...] = (
             (ID_HEADER, env.id.encode()),
-            (TYPE_HEADER, env.type.encode()),
-            (VERDICT_HEADER, env.verdict.encode()),
+            (TYPE_HEADER, known[0] if known is not None else mtype.encode()),
+            (VERDICT_HEADER, _VERDICTS.get(env.verdict) or env.verdict.encode()),
         )
         value = self._encode.encode(env)
         if len(value) + RECORD_OVERHEAD > self._inline_max and env.raw:
             # Claim check: the bytes go to the blob store, the envelope keeps the rest.
             ref = self.blobs.put(env.raw.encode("latin-1"))
             value = self._encode.encode(msgspec.structs.replace(env, raw="", raw_blob=ref))
-        return OutRecord(topic, key.encode() if key else None, value,
-                         headers, kind, label_type(env.type) if env.type else "", env.verdict,
+        label = known[1] if known is not None else label_type(mtype) if mtype else ""
+        return OutRecord(topic, key.encode() if key else None, value, headers, kind, label,
+                         env.verdict,
                          tuple([e.code for e in env.errors]) if env.errors else ())
 
     # ---- replies ----------------------------------------------------------------------
