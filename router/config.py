@@ -203,9 +203,10 @@ class Config(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: processes on one host need one port each.
     metrics_port: int = 0
     metrics_host: str = "0.0.0.0"
-    #: Parse durations (decode/validate histograms, segments) are timed for one input
-    #: record in this many; counts are exact. 1 times every record.
-    metrics_sample: int = 8
+    #: Parse durations (decode/validate histograms, segments) are timed for the first
+    #: input record of a batch and one in this many after it; counts are exact. 1 times
+    #: every record.
+    metrics_sample: int = 32
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     #: ``text`` lines or ``json`` objects, one per line (ids, codes, offsets only).
     log_format: Literal["text", "json"] = "text"

@@ -222,6 +222,7 @@ def account_batch(stats: Stats, pipeline: Pipeline, batch: list[InRecord],
 
 
 _SHAPE = attrgetter("topic", "kind", "mtype", "verdict")
+_READY = attrgetter("shape")
 _CODES = attrgetter("codes")
 _TOPIC = attrgetter("topic")
 
@@ -230,9 +231,15 @@ def count_outputs(stats: Stats, family: str, outputs: list[OutRecord]) -> None:
     """Acknowledged outputs by topic and kind; their messages by type and verdict.
 
     Grouped at C level first (``Counter`` over ``attrgetter``), so the Python work is
-    per distinct (topic, kind, type, verdict), not per record."""
+    per distinct (topic, kind, type, verdict), not per record; by the ready-made
+    ``OutRecord.shape`` where the family set it."""
     count = stats.count
-    for (topic, kind, mtype, verdict), n in Counter(map(_SHAPE, outputs)).items():
+    shapes: Counter[tuple[str, str, str, str] | None] = Counter(map(_READY, outputs))
+    if shapes.pop(None, 0):
+        shapes.update(map(_SHAPE, [o for o in outputs if o.shape is None]))
+    for shape, n in shapes.items():
+        assert shape is not None  # popped above
+        topic, kind, mtype, verdict = shape
         count(("stellwerk_records_out_total", family, topic, kind), n)
         if kind not in _NOT_MESSAGES and mtype and verdict:
             count(("stellwerk_messages_total", family, mtype, verdict), n)

@@ -151,7 +151,7 @@ class S301Family:
         self.stats = Stats()
         self._parse = _ParseStats()
         self._sample_every = max(1, config.metrics_sample)
-        self._records = -1  # the first record is timed
+        self._records = -1  # the first record (of each batch: see flush) is timed
         self._flushed = (0, 0, 0)  # the validator's bytes, messages, exact at the last flush
 
     # ---- entry ------------------------------------------------------------------------
@@ -164,11 +164,12 @@ class S301Family:
             return _EMPTY
         if not self.stats.enabled:
             return self._validator.validate(rec.value)
-        self._records += 1  # across batches: low traffic gets timed as well
+        # The first record of a batch is timed, then one in sample_every (see _account):
+        # quiet traffic (batches of a record or two) is timed record by record, a full
+        # batch is sampled. Counts come from the validator's own counters at flush time.
+        self._records += 1
         if self._records % self._sample_every:
             return self._validator.validate(rec.value)
-        # one record in sample_every is timed (see _account); counts come from the
-        # validator's own counters at flush time
         buf = bytes(rec.value)
         t0 = perf_counter()
         ic = scan(buf)
@@ -182,10 +183,10 @@ class S301Family:
         :meth:`flush` hands them on): each message gets an equal share of the tokenizing
         and validation time, under its own type.
 
-        Only one record in ``metrics_sample`` is timed: three clock reads and three
-        appends per record would cost more than the metrics may (< 3 % of the hot
-        path); the quantiles stay what they are, the counts (bytes, messages, paths)
-        are exact."""
+        Only the first record of a batch and one in ``metrics_sample`` after it are
+        timed: three clock reads and three appends per record would cost more than the
+        metrics may (< 3 % of the hot path); the quantiles stay what they are, the
+        counts (bytes, messages, paths) are exact."""
         p = self._parse
         messages = report.messages
         n = len(messages)
@@ -205,6 +206,7 @@ class S301Family:
     def flush(self, stats: Stats) -> None:
         """Hand the parsing metrics gathered since the last flush to ``stats``."""
         p, self._parse = self._parse, _ParseStats()
+        self._records = -1  # the next batch's first record is timed
         v = self._validator
         now = (v.bytes, v.messages, v.exact)
         size, messages, exact = (a - b for a, b in zip(now, self._flushed, strict=True))
@@ -305,9 +307,10 @@ class S301Family:
             ref = self.blobs.put(env.raw.encode("latin-1"))
             value = self._encode.encode(msgspec.structs.replace(env, raw="", raw_blob=ref))
         label = known[1] if known is not None else label_type(mtype) if mtype else ""
+        verdict = env.verdict
         return OutRecord(topic, key.encode() if key else None, value, headers, kind, label,
-                         env.verdict,
-                         tuple([e.code for e in env.errors]) if env.errors else ())
+                         verdict, tuple([e.code for e in env.errors]) if env.errors else (),
+                         (topic, kind, label, verdict))
 
     # ---- replies ----------------------------------------------------------------------
     def _reply(self, rec: InRecord, report: InterchangeReport) -> OutRecord | None:
@@ -332,8 +335,9 @@ class S301Family:
             # The reply has its own Dateinummer; this names the interchange it answers.
             (ANSWERS_HEADER, ic.reference.encode("latin-1")),
         )
-        return OutRecord(self.topics.replies, reply.receiver_ik.encode(), reply.interchange,
-                         headers, REPLY)
+        topic = self.topics.replies
+        return OutRecord(topic, reply.receiver_ik.encode(), reply.interchange, headers, REPLY,
+                         shape=(topic, REPLY, "", ""))
 
     # ---- held records -----------------------------------------------------------------
     def _reroute(self, rec: InRecord) -> list[OutRecord]:

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 from prometheus_client import CollectorRegistry, generate_latest
 
 from router.config import load_config
 from router.core.records import InRecord
+from router.core.stats import Stats
 from router.families import build_pipeline
-from router.loop import run_loop
+from router.loop import count_outputs, run_loop
 from router.memory import MemorySink, MemorySource
 from router.metrics import PrometheusObserver
+from sgb301 import UV_TEST_IK, ik_check_digit
 from sgb301.examples import load
 
 
@@ -70,7 +73,7 @@ def test_parse_durations_are_sampled_counts_are_exact() -> None:
     records = [InRecord("s301.inbound", 0, i, None, seeds[i % len(seeds)], 0)
                for i in range(17)]
     source, sink = MemorySource(records), MemorySink()
-    pipeline = build_pipeline(load_config(None, env={"STELLWERK_METRICS_SAMPLE": "8"}))
+    pipeline = build_pipeline(load_config(None, env={"STELLWERK_METRICS_SAMPLE": "3"}))
 
     async def go() -> None:
         stop = asyncio.Event()
@@ -84,9 +87,38 @@ def test_parse_durations_are_sampled_counts_are_exact() -> None:
     value = registry.get_sample_value
     timed = sum(value("stellwerk_parse_decode_seconds_count", {"family": "s301", "type": t})
                 or 0 for t in ("AUFN", "ENTL", "RECH", "KOUB"))
-    assert timed == 3  # records 1, 9 and 17: one in eight, across batches
+    # batches of five: each batch's first record, then one in three after it
+    # (records 0 and 3, 5 and 8, 10 and 13, 15)
+    assert timed == 7
     paths = sum(value("stellwerk_parse_path_total", {"family": "s301", "path": p}) or 0
                 for p in ("fast", "exact"))
     assert paths == 17
     assert value("stellwerk_parse_bytes_total", {"family": "s301"}) == sum(
         len(r.value or b"") for r in records)
+
+
+def test_ready_made_shapes_are_the_outputs_own_fields() -> None:
+    """The §301 family hands the loop each output's (topic, kind, type, verdict) ready
+    made; counting by it must give exactly what gathering the fields gives."""
+    pipeline = build_pipeline(load_config(None, env={}))
+    seeds = list(load().values())
+    carrier = "12039000" + str(ik_check_digit("12039000"))  # no route configured
+    inputs = [*seeds, b"garbage", b"",
+              # a file-level reject (UNB only) and production messages without a route
+              seeds[0].split(b"UNH+", 1)[0] + b"UNZ+0+00001'",
+              seeds[0].replace(b"++TUVK0001'", b"++EUVK0001'").replace(
+                  b"+" + UV_TEST_IK.encode(), b"+" + carrier.encode())]
+    outputs = [o for i, data in enumerate(inputs)
+               for o in pipeline.process(InRecord("s301.inbound", 0, i, None, data, 0))]
+    kinds = {o.kind for o in outputs}
+    assert {"rejected", "reply", "test", "unroutable", "dlq"} <= kinds, kinds
+    shaped = [o for o in outputs if o.shape is not None]
+    assert len(shaped) == sum(1 for o in outputs if o.kind != "dlq")
+    for o in shaped:
+        assert o.shape == (o.topic, o.kind, o.mtype, o.verdict)
+    ready, gathered = Stats(), Stats()
+    count_outputs(ready, "s301", outputs)
+    count_outputs(gathered, "s301", [msgspec.structs.replace(o, shape=None) for o in outputs])
+    assert ready.counts == gathered.counts
+    assert sum(n for k, n in ready.counts.items()
+               if k[0] == "stellwerk_records_out_total") == len(outputs)
