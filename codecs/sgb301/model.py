@@ -31,10 +31,24 @@ __all__ = [
     "Txt",
     "Violation",
     "Zlg",
+    "fields_in_order",
 ]
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"
+
+
+def fields_in_order(cls: type[msgspec.Struct], names: tuple[str, ...]) -> None:
+    """Raise ImportError unless ``cls``'s fields are ``names``, in that order: the hot
+    paths build some records positionally (keywords are matched one by one and cost
+    several times the call), and a model edit must not shift their values silently.
+
+    >>> fields_in_order(MessageSpan, ("index", "start", "end", "segments", "complete",
+    ...                               "has_release"))
+    """
+    if cls.__struct_fields__ != names:
+        raise ImportError(f"{cls.__name__}'s fields are {cls.__struct_fields__}, not {names}: "
+                          "update the positional constructions that name them")
 
 
 class Violation(msgspec.Struct, frozen=True, omit_defaults=True):

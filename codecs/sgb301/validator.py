@@ -23,6 +23,7 @@ from .model import (
     MessageSpan,
     MessageVerdict,
     Violation,
+    fields_in_order,
 )
 from .options import ValidationOptions
 from .rules import TEST_MARKER, UV_TEST_IK, RuleSet, rule_set
@@ -190,8 +191,7 @@ def _verdict(
 _VERDICT_FIELDS = ("message", "type", "version", "reference", "sender_ik", "receiver_ik",
                    "case", "verdict", "errors", "start", "end", "processing", "sequence",
                    "unfalltag", "test")
-if MessageVerdict.__struct_fields__ != _VERDICT_FIELDS:  # pragma: no cover - a model edit
-    raise ImportError("MessageVerdict's fields changed: update validator._verdict")
+fields_in_order(MessageVerdict, _VERDICT_FIELDS)
 
 
 _FILE_REJECTED = Violation("1SW00", 1, "UNB", 0, 0, text_for("1SW00"))

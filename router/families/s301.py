@@ -41,6 +41,7 @@ from sgb301 import (
     Violation,
     scan,
 )
+from sgb301.model import fields_in_order
 from sgb301.replies import build_reply, input_digest, needs_reply, reference_of
 
 from ..blobstore import BlobStore
@@ -96,6 +97,12 @@ def label_type(mtype: str) -> str:
 #: remembered).
 _KNOWN_TYPES: dict[str, tuple[bytes, str]] = {t: (t.encode(), t) for t in MESSAGE_TYPES}
 _VERDICTS: dict[str, bytes] = {v: v.encode() for v in (ACCEPTED, REJECTED)}
+
+
+_ENVELOPE_FIELDS = ("id", "type", "version", "reference", "sender_ik", "receiver_ik", "case",
+                    "verdict", "errors", "source", "message", "interchange", "test", "raw",
+                    "route", "raw_blob", "note")
+fields_in_order(S301Envelope, _ENVELOPE_FIELDS)
 
 
 class _ParseStats:
@@ -261,9 +268,7 @@ class S301Family:
         topic, kind, route = self._terminal(v.verdict, v.test, v.receiver_ik)
         key = (v.sender_ik or ic.sender_ik) if kind == REJECT else v.receiver_ik
         note = self.routes.problem(v.receiver_ik) if kind == UNROUTABLE else ""
-        # positionally, in the field order of S301Envelope (id, type, version, reference,
-        # sender_ik, receiver_ik, case, verdict, errors, source, message, interchange,
-        # test, raw, route, raw_blob, note)
+        # positionally, in the order of _ENVELOPE_FIELDS
         env = S301Envelope(
             prefix + v.reference + ":" + input_digest(raw).hex(), v.type, v.version,
             v.reference, v.sender_ik, v.receiver_ik, v.case, v.verdict,
@@ -286,11 +291,13 @@ class S301Family:
         assert rec.value is not None
         ic = report.interchange
         env = S301Envelope(
-            content_id("s301", ic.sender_ik, ic.reference, "0", content=rec.value),
-            "", "", "", ic.sender_ik, ic.receiver_ik, "", REJECTED,
-            [error_out(e) for e in report.file_errors],
-            SourceRef(rec.topic, rec.partition, rec.offset), 0, ic.reference, report.test,
-            rec.value.decode("latin-1"))
+            id=content_id("s301", ic.sender_ik, ic.reference, "0", content=rec.value),
+            type="", version="", reference="", sender_ik=ic.sender_ik,
+            receiver_ik=ic.receiver_ik, case="", verdict=REJECTED,
+            errors=[error_out(e) for e in report.file_errors],
+            source=SourceRef(rec.topic, rec.partition, rec.offset), message=0,
+            interchange=ic.reference, test=report.test, raw=rec.value.decode("latin-1"),
+        )
         return self._out(self.topics.rejected, ic.sender_ik, env, REJECT)
 
     def _out(self, topic: str, key: str, env: S301Envelope, kind: str) -> OutRecord:
