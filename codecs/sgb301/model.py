@@ -44,7 +44,11 @@ def fields_in_order(cls: type[msgspec.Struct], names: tuple[str, ...]) -> None:
     several times the call), and a model edit must not shift their values silently.
 
     >>> fields_in_order(MessageSpan, ("index", "start", "end", "segments", "complete",
-    ...                               "has_release"))
+    ...                               "released"))
+    >>> fields_in_order(MessageSpan, ("index", "end", "start", "segments", "complete",
+    ...                               "released"))
+    Traceback (most recent call last):
+    ImportError: MessageSpan's fields are ('index', 'start', ...), not ('index', 'end', ...): ...
     """
     if cls.__struct_fields__ != names:
         raise ImportError(f"{cls.__name__}'s fields are {cls.__struct_fields__}, not {names}: "
