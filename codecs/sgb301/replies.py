@@ -253,7 +253,7 @@ def build_reply(
                                     ic.sender_ik), *fhl])
     else:
         for v in report.messages:
-            if not v.accepted:
+            if v.verdict != ACCEPTED:  # not the property: a Python call per message
                 body = [_fkt(v, report, test=test or v.test)]
                 if not any(e.segment == "INV" for e in v.errors):
                     body += _segments_of(buf, v, d, ("INV",)).values()
@@ -267,7 +267,8 @@ def build_reply(
     if not _APP_REF.fullmatch(app):  # never echo what made the file fail
         app = TEST_MARKER + "001" if test or ic.receiver_ik == UV_TEST_IK else "EUVK0001"
     # every part is digits or letters (the IKs are valid, app matches _APP_REF)
-    head = _plain("UNB", "UNOC:3", ic.receiver_ik, ic.sender_ik, prepared, reference, "", app)
-    tail = _plain("UNZ", str(len(w.messages)), reference)
-    return Reply(ic.sender_ik, ic.receiver_ik, head + b"".join(w.messages) + tail,
+    head = f"UNB+UNOC:3+{ic.receiver_ik}+{ic.sender_ik}+{prepared}+{reference}++{app}'"
+    tail = f"UNZ+{len(w.messages)}+{reference}'"
+    return Reply(ic.sender_ik, ic.receiver_ik,
+                 b"".join((head.encode("ascii"), *w.messages, tail.encode("ascii"))),
                  tuple(w.kinds))
