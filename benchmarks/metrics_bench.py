@@ -63,9 +63,12 @@ def run(values: Sequence[bytes], *, metrics: bool, batch: int,
         for rec in chunk:
             outputs.extend(pipeline.process(rec))
         stats = pipeline.drain_stats()
+        # the loop's commit offsets, built with metrics on or off
+        offsets = {(r.topic, r.partition): r.offset + 1 for r in chunk}
         if metrics:
             t = time.perf_counter()
-            account_batch(stats, pipeline, chunk, outputs, time.time(), (t, t, t, 0.0))
+            account_batch(stats, pipeline, chunk, outputs, time.time(), (t, t, t, 0.0),
+                          offsets)
         obs.on_batch(stats)
         messages += sum(1 for o in outputs if o.verdict)
     return time.process_time() - c0, messages

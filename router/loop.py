@@ -33,7 +33,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterable
 from operator import attrgetter
 from typing import Any, TypeVar
 
@@ -193,7 +193,7 @@ async def run_loop(
         stats = pipeline.drain_stats()
         if stats.enabled:
             account_batch(stats, pipeline, batch, outputs, acked_at,
-                     (sent, acked, done, done - started))
+                          (sent, acked, done, done - started), offsets)
         obs.on_batch(stats)
         total += len(batch)
     return total
@@ -201,16 +201,25 @@ async def run_loop(
 
 def account_batch(stats: Stats, pipeline: Pipeline, batch: list[InRecord],
                   outputs: list[OutRecord], acked_at: float,
-                  times: tuple[float, float, float, float]) -> None:
+                  times: tuple[float, float, float, float],
+                  partitions: Iterable[tuple[str, int]] = ()) -> None:
     """The loop's share of a batch's metrics, counters aggregated: input records per topic,
     outputs, batch size and times (``times``: sent, acknowledged, committed, seconds of
-    the whole batch), end-to-end latency per input record."""
+    the whole batch), end-to-end latency per input record.
+
+    ``partitions`` are the batch's (topic, partition) pairs where the caller has them
+    (the loop's commit offsets): when they name one topic, every record is of it and
+    the records need no pass of their own."""
     family = pipeline.family_of(batch[0].topic)
     name = family.name if family is not None else "none"
     sent, acked, done, seconds = times
     count = stats.count
-    for topic, n in Counter(map(_TOPIC, batch)).items():
-        count(("stellwerk_records_in_total", name, topic), n)
+    topics = {topic for topic, _ in partitions}
+    if len(topics) == 1:
+        count(("stellwerk_records_in_total", name, topics.pop()), len(batch))
+    else:
+        for topic, n in Counter(map(_TOPIC, batch)).items():
+            count(("stellwerk_records_in_total", name, topic), n)
     count_outputs(stats, name, outputs)
     stats.sample(("stellwerk_batch_records", name), len(batch))
     stats.sample(("stellwerk_batch_seconds", name), seconds)

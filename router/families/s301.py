@@ -93,9 +93,35 @@ def label_type(mtype: str) -> str:
     return "other" if mtype else "none"
 
 
-#: Per §301 type: its header value and metric label (bounded: a broken UNH's type is not
-#: remembered).
-_KNOWN_TYPES: dict[str, tuple[bytes, str]] = {t: (t.encode(), t) for t in MESSAGE_TYPES}
+#: An output's (topic, kind, type label, verdict). Optional, though never None once
+#: set: mypyc keeps a union boxed, so one tuple object is handed on as it is; a plain
+#: tuple type (or a union narrowed to it) is unboxed and boxed anew, a new object.
+_Shape = tuple[str, str, str, str] | None
+
+
+class _Known:
+    """A §301 message type's header value and metric label, and the shape of its last
+    output. The shape is reused while topic, kind and verdict are the same objects (they
+    come from the configuration, the routing table and constants): the loop counts a
+    batch's outputs by shape, and a shape it has seen before compares by identity
+    (109 against 184 ns per output)."""
+
+    __slots__ = ("header", "label", "shape")
+
+    def __init__(self, mtype: str) -> None:
+        self.header = mtype.encode()
+        self.label = mtype
+        self.shape: _Shape = None
+
+    def shape_of(self, topic: str, kind: str, verdict: str) -> _Shape:
+        """``(topic, kind, label, verdict)``, the last one if it is that."""
+        shape = self.shape
+        if shape is None or shape[0] is not topic or shape[1] is not kind or (
+                shape[3] is not verdict):
+            self.shape = (topic, kind, self.label, verdict)
+        return self.shape  # the attribute, not the narrowed local (see _Shape)
+
+
 _VERDICTS: dict[str, bytes] = {v: v.encode() for v in (ACCEPTED, REJECTED)}
 
 
@@ -153,6 +179,9 @@ class S301Family:
         self._inline_max = min(limits.inline_max_bytes, limits.max_record_bytes - 1024)
         self._opts = ValidationOptions(mode=config.mode, responsibility=config.responsibility)
         self._validator = Validator(self._opts)
+        # per §301 type (bounded: a broken UNH's type is not remembered)
+        self._known = {t: _Known(t) for t in MESSAGE_TYPES}
+        self._reply_shape: _Shape = (config.topics.replies, REPLY, "", "")
         self._encode, self._decode = codec_for(config.output_format)
         self._format = config.output_format.encode()
         self.stats = Stats()
@@ -302,10 +331,10 @@ class S301Family:
 
     def _out(self, topic: str, key: str, env: S301Envelope, kind: str) -> OutRecord:
         mtype = env.type
-        known = _KNOWN_TYPES.get(mtype)  # the usual case: no encoding, no label_type
+        known = self._known.get(mtype)  # the usual case: no encoding, no label_type
         headers: tuple[Header, ...] = (
             (ID_HEADER, env.id.encode()),
-            (TYPE_HEADER, known[0] if known is not None else mtype.encode()),
+            (TYPE_HEADER, known.header if known is not None else mtype.encode()),
             (VERDICT_HEADER, _VERDICTS.get(env.verdict) or env.verdict.encode()),
         )
         value = self._encode.encode(env)
@@ -313,11 +342,17 @@ class S301Family:
             # Claim check: the bytes go to the blob store, the envelope keeps the rest.
             ref = self.blobs.put(env.raw.encode("latin-1"))
             value = self._encode.encode(msgspec.structs.replace(env, raw="", raw_blob=ref))
-        label = known[1] if known is not None else label_type(mtype) if mtype else ""
         verdict = env.verdict
+        shape: _Shape
+        if known is not None:
+            label = known.label
+            shape = known.shape_of(topic, kind, verdict)
+        else:
+            label = label_type(mtype) if mtype else ""
+            shape = (topic, kind, label, verdict)
         return OutRecord(topic, key.encode() if key else None, value, headers, kind, label,
                          verdict, tuple([e.code for e in env.errors]) if env.errors else (),
-                         (topic, kind, label, verdict))
+                         shape)
 
     # ---- replies ----------------------------------------------------------------------
     def _reply(self, rec: InRecord, report: InterchangeReport) -> OutRecord | None:
@@ -342,9 +377,8 @@ class S301Family:
             # The reply has its own Dateinummer; this names the interchange it answers.
             (ANSWERS_HEADER, ic.reference.encode("latin-1")),
         )
-        topic = self.topics.replies
-        return OutRecord(topic, reply.receiver_ik.encode(), reply.interchange, headers, REPLY,
-                         shape=(topic, REPLY, "", ""))
+        return OutRecord(self.topics.replies, reply.receiver_ik.encode(), reply.interchange,
+                         headers, REPLY, shape=self._reply_shape)
 
     # ---- held records -----------------------------------------------------------------
     def _reroute(self, rec: InRecord) -> list[OutRecord]:

@@ -11,7 +11,7 @@ from router.config import load_config
 from router.core.records import InRecord
 from router.core.stats import Stats
 from router.families import build_pipeline
-from router.loop import count_outputs, run_loop
+from router.loop import account_batch, count_outputs, run_loop
 from router.memory import MemorySink, MemorySource
 from router.metrics import PrometheusObserver
 from sgb301 import UV_TEST_IK, ik_check_digit
@@ -122,3 +122,25 @@ def test_ready_made_shapes_are_the_outputs_own_fields() -> None:
     assert ready.counts == gathered.counts
     assert sum(n for k, n in ready.counts.items()
                if k[0] == "stellwerk_records_out_total") == len(outputs)
+
+
+def test_records_in_are_counted_per_topic_with_or_without_the_partitions() -> None:
+    """The loop hands over its commit offsets' partitions: one topic among them counts
+    the batch in one step; several topics still count each record under its own."""
+    pipeline = build_pipeline(load_config(None, env={}))
+    batch = [InRecord(topic, partition, i, None, b"x", 0)
+             for i, (topic, partition) in enumerate(
+                 [("s301.inbound", 0), ("s301.inbound", 1), ("stellwerk.replay", 0),
+                  ("s301.inbound", 0)])]
+
+    def records_in(recs: list[InRecord], partitions: bool) -> dict[str, float]:
+        stats = Stats()
+        account_batch(stats, pipeline, recs, [], 0.0, (0.0, 0.0, 0.0, 0.0),
+                      {(r.topic, r.partition) for r in recs} if partitions else ())
+        return {k[2]: n for k, n in stats.counts.items()
+                if k[0] == "stellwerk_records_in_total"}
+
+    for partitions in (True, False):
+        assert records_in(batch, partitions) == {"s301.inbound": 3, "stellwerk.replay": 1}
+        one = [r for r in batch if r.topic == "s301.inbound"]
+        assert records_in(one, partitions) == {"s301.inbound": 3}
