@@ -47,7 +47,14 @@ from sgb301.replies import build_reply, input_digest, needs_reply, reference_of
 from ..blobstore import BlobStore
 from ..config import Config
 from ..core.dlq import DeadLetters
-from ..core.envelope import S301Envelope, SourceRef, codec_for, content_id, error_out
+from ..core.envelope import (
+    S301Envelope,
+    SourceRef,
+    codec_for,
+    content_id,
+    content_prefix,
+    error_out,
+)
 from ..core.family import Tables, TableSpec
 from ..core.headers import (
     ANSWERS_HEADER,
@@ -275,9 +282,9 @@ class S301Family:
             return [self._dlq.record(rec, first.code if first else "10066",
                                      first.text if first else "kein UNB")]
         # shared by the messages of the record: where it was read, and the start of their
-        # ids (content_id's form, spelled out: this runs once per message)
+        # ids (each message adds its reference and digest in content_id's form)
         source = SourceRef(rec.topic, rec.partition, rec.offset)
-        prefix = f"s301:{ic.sender_ik}:{ic.reference}:"
+        prefix = content_prefix("s301", ic.sender_ik, ic.reference)
         out = [self._message_record(rec, report, v, source, prefix) for v in report.messages]
         if not report.messages:
             out.append(self._file_record(rec, report))

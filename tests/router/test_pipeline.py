@@ -10,7 +10,7 @@ import pytest
 from router.app import _supervise
 from router.blobstore import MemoryBlobStore
 from router.config import load_config
-from router.core.envelope import S301Envelope
+from router.core.envelope import S301Envelope, content_id
 from router.core.headers import BLOB_HEADER, ENVELOPE_HEADER, ID_HEADER
 from router.core.pipeline import Pipeline
 from router.core.records import InRecord, OutRecord
@@ -64,6 +64,10 @@ def test_ids_are_deterministic_across_replays_and_offsets(pipeline: Pipeline) ->
     assert [dict(o.headers)[ID_HEADER] for o in a] == [dict(o.headers)[ID_HEADER] for o in b]
     c = pipeline.process(rec(production(case="7654321")))
     assert dict(a[0].headers)[ID_HEADER] != dict(c[0].headers)[ID_HEADER]
+    # the router builds message ids piecewise: they are content_id's, exactly
+    env = msgspec.json.decode(a[0].value, type=S301Envelope)
+    assert env.id == content_id("s301", "260510223", env.interchange, env.reference,
+                                content=env.raw.encode("latin-1"))
 
 
 def test_each_terminal_kind(pipeline: Pipeline) -> None:
